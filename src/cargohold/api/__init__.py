@@ -1,0 +1,1 @@
+"""The HTTP layer: Starlette routes that turn requests into service calls and back."""

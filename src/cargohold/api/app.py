@@ -1,0 +1,103 @@
+"""The composition root: settings in, a Starlette app with its services out.
+
+This is the one place (with ``cli``) that picks concrete backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from cargohold import settings as settings_module
+from cargohold.api import errors
+from cargohold.api.middleware import RegistryHeaders
+from cargohold.api.v2.routes import routes
+from cargohold.logs import configure_logging
+from cargohold.metadata.database import Database
+from cargohold.metadata.migrate import upgrade
+from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.oci.errors import RegistryError
+from cargohold.registry.services import Services
+from cargohold.settings import FilesystemStorage, Settings
+from cargohold.storage.base import BlobStore
+from cargohold.storage.filesystem import FilesystemBlobStore
+
+log = structlog.get_logger(__name__)
+
+_EXPIRY_INTERVAL = 600.0
+
+
+def build_store(settings: Settings) -> BlobStore:
+    match settings.storage:
+        case FilesystemStorage(io_threads=threads):
+            return FilesystemBlobStore(settings.storage_root, io_threads=threads)
+
+
+def open_services(settings: Settings, *, migrate: bool = True) -> Services:
+    """Open the database and blob store named by ``settings``."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.database_url)
+    if migrate:
+        upgrade(database)
+    return Services.build(SqlMetadataStore(database), build_store(settings))
+
+
+async def _expire_uploads(services: Services, ttl_hours: float) -> None:
+    while True:
+        await asyncio.sleep(_EXPIRY_INTERVAL)
+        try:
+            expired = await services.uploads.expire(time.time() - ttl_hours * 3600)
+        except Exception:  # noqa: BLE001 - a failed sweep must not stop the server
+            log.exception("upload expiry failed; will retry")
+            continue
+        if expired:
+            log.info("expired idle uploads", count=expired)
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+    """Build the ASGI app. ``services`` may be injected (tests); else opened at start."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        svc = services or open_services(settings)
+        app.state.services = svc
+        sweeper = asyncio.create_task(
+            _expire_uploads(svc, settings.registry.upload_ttl_hours)
+        )
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            if services is None:
+                await svc.meta.close()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RegistryHeaders, access_log=settings.log.access)],
+        exception_handlers={
+            RegistryError: errors.registry_error,
+            HTTPException: errors.http_error,
+            Exception: errors.unexpected_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app
+
+
+def from_environment() -> Starlette:
+    """App factory for server workers: settings from ``CARGOHOLD_CONFIG`` and the env."""
+    config = os.environ.get("CARGOHOLD_CONFIG")
+    environ = {k: v for k, v in os.environ.items() if k != "CARGOHOLD_CONFIG"}
+    settings = settings_module.load(Path(config) if config else None, environ)
+    configure_logging(settings.log)
+    return create_app(settings)

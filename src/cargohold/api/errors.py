@@ -1,0 +1,45 @@
+"""Rendering every error as OCI error JSON (spec.md, "Error Codes")."""
+
+from __future__ import annotations
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cargohold.oci.errors import MethodNotAllowed, RegistryError
+
+log = structlog.get_logger(__name__)
+
+
+class RouteUnknown(RegistryError):
+    code = "NOT_FOUND"
+    message = "no such endpoint"
+    status = 404
+
+
+class InternalError(RegistryError):
+    code = "UNKNOWN"
+    message = "internal server error; the registry logged the cause"
+    status = 500
+
+
+def render(error: RegistryError) -> Response:
+    return JSONResponse(error.to_json(), status_code=error.status, headers=error.headers)
+
+
+async def registry_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)  # noqa: S101 - registered for this type only
+    return render(exc)
+
+
+async def http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # noqa: S101
+    if exc.status_code == 405:  # noqa: PLR2004
+        return render(MethodNotAllowed(headers=dict(exc.headers or {})))
+    return render(RouteUnknown())
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", path=request.url.path, error=repr(exc))
+    return render(InternalError())

@@ -1,0 +1,60 @@
+"""Manifests: ``HEAD``/``GET``/``PUT``/``DELETE /v2/<name>/manifests/<reference>``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cargohold.api.v2.common import content_length, repository, services
+from cargohold.oci.errors import ManifestTooLarge
+from cargohold.registry.manifests import ManifestRef, StoredManifest
+
+
+def _reference(request: Request) -> ManifestRef:
+    return ManifestRef.parse(request.path_params["reference"])
+
+
+def _headers(manifest: StoredManifest) -> dict[str, str]:
+    digest = str(manifest.digest)
+    return {"Docker-Content-Digest": digest, "ETag": f'"{digest}"'}
+
+
+async def get_manifest(request: Request) -> Response:
+    # The stored bytes are served as pushed, with the media type they were pushed as:
+    # the digest clients verify is over exactly these bytes, so nothing is converted.
+    manifest = await services(request).manifests.get(repository(request), _reference(request))
+    return Response(manifest.content, headers=_headers(manifest), media_type=manifest.media_type)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = content_length(request)
+    if declared is not None and declared > limit:
+        raise ManifestTooLarge(f"manifest of {declared} bytes exceeds {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ManifestTooLarge(f"manifest exceeds {limit} bytes")
+    return bytes(body)
+
+
+async def put_manifest(request: Request) -> Response:
+    repo = repository(request)
+    ref = _reference(request)
+    limit = request.app.state.settings.registry.max_manifest_bytes
+    body = await _read_body(request, limit)
+    stored = await services(request).manifests.put(
+        repo, ref, body, request.headers.get("content-type")
+    )
+    headers = _headers(stored) | {
+        "Location": f"/v2/{repo.value}/manifests/{stored.digest}",
+        "Content-Length": "0",
+    }
+    if stored.subject is not None:
+        headers["OCI-Subject"] = str(stored.subject)
+    return Response(status_code=201, headers=headers)
+
+
+async def delete_manifest(request: Request) -> Response:
+    await services(request).manifests.delete(repository(request), _reference(request))
+    return Response(status_code=202)

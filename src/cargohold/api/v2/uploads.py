@@ -1,0 +1,101 @@
+"""Blob uploads: ``/v2/<name>/blobs/uploads/`` and ``/v2/<name>/blobs/uploads/<id>``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cargohold.api.v2.common import content_length, repository, services
+from cargohold.oci.digest import Digest
+from cargohold.oci.errors import BlobUploadInvalid, DigestInvalid
+from cargohold.oci.names import RepositoryName
+from cargohold.oci.ranges import parse_content_range, upload_range
+
+
+def _progress(repo: RepositoryName, upload_id: str, size: int, status: int) -> Response:
+    return Response(
+        status_code=status,
+        headers={
+            "Location": f"/v2/{repo.value}/blobs/uploads/{upload_id}",
+            "Range": upload_range(size),
+            "Docker-Upload-UUID": upload_id,
+            "Content-Length": "0",
+        },
+    )
+
+
+def _created(repo: RepositoryName, digest: Digest) -> Response:
+    return Response(
+        status_code=201,
+        headers={
+            "Location": f"/v2/{repo.value}/blobs/{digest}",
+            "Docker-Content-Digest": str(digest),
+            "Content-Length": "0",
+        },
+    )
+
+
+def _query_digest(request: Request) -> Digest | None:
+    value = request.query_params.get("digest")
+    return Digest.parse(value) if value is not None else None
+
+
+async def start_upload(request: Request) -> Response:
+    """POST: mount, single-request upload, or open a session (spec.md, "Pushing blobs")."""
+    repo = repository(request)
+    svc = services(request)
+    mount = request.query_params.get("mount")
+    if mount is not None:
+        source = request.query_params.get("from")
+        mounted = await svc.blobs.mount(
+            repo, Digest.parse(mount), RepositoryName.parse(source) if source else None
+        )
+        if mounted is not None:
+            return _created(repo, mounted.digest)
+    digest = _query_digest(request)
+    record = await svc.uploads.start(repo)
+    if digest is None:
+        return _progress(repo, record.id, 0, 202)
+    await svc.uploads.finish(
+        repo, record.id, digest, request.stream(), content_length=content_length(request)
+    )
+    return _created(repo, digest)
+
+
+async def upload_status(request: Request) -> Response:
+    repo = repository(request)
+    record = await services(request).uploads.status(repo, request.path_params["upload"])
+    return _progress(repo, record.id, record.size, 204)
+
+
+async def patch_upload(request: Request) -> Response:
+    repo = repository(request)
+    upload_id = request.path_params["upload"]
+    header = request.headers.get("content-range")
+    size = await services(request).uploads.append(
+        repo,
+        upload_id,
+        request.stream(),
+        content_range=parse_content_range(header) if header else None,
+        content_length=content_length(request),
+    )
+    return _progress(repo, upload_id, size, 202)
+
+
+async def finish_upload(request: Request) -> Response:
+    repo = repository(request)
+    digest = _query_digest(request)
+    if digest is None:
+        raise DigestInvalid("the digest query parameter is required to finish an upload")
+    length = content_length(request)
+    if request.headers.get("content-range") and length is None:
+        raise BlobUploadInvalid("a final chunk with Content-Range needs a Content-Length")
+    await services(request).uploads.finish(
+        repo, request.path_params["upload"], digest, request.stream(), content_length=length
+    )
+    return _created(repo, digest)
+
+
+async def cancel_upload(request: Request) -> Response:
+    await services(request).uploads.cancel(repository(request), request.path_params["upload"])
+    return Response(status_code=204)

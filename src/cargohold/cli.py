@@ -1,0 +1,234 @@
+"""The ``cargohold`` command: serve, fsck, gc, db and config."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+
+from cargohold import __version__
+from cargohold import settings as settings_module
+from cargohold.logs import configure_logging
+from cargohold.settings import Settings, SettingsError
+
+log = structlog.get_logger("cargohold")
+
+
+def _load(config: Path | None, overrides: dict[str, Any]) -> Settings:
+    try:
+        return settings_module.load(config, os.environ, overrides)
+    except SettingsError as exc:
+        raise click.UsageError(f"configuration: {exc}") from exc
+
+
+config_option = click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="CARGOHOLD_CONFIG",
+    help="TOML configuration file.",
+)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where metadata and blobs live (default ./cargohold-data).",
+)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="cargohold")
+def main() -> None:
+    """cargohold: an OCI Distribution v1.1 container registry."""
+
+
+@main.command()
+@config_option
+@data_dir_option
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 5000).")
+@click.option("--workers", type=int, help="Server worker processes (default 1).")
+@click.option("--tls-cert", type=click.Path(exists=True, path_type=Path))
+@click.option("--tls-key", type=click.Path(exists=True, path_type=Path))
+def serve(
+    config: Path | None,
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
+    """Run the registry."""
+    from granian.constants import Interfaces, Loops, SSLProtocols  # noqa: PLC0415
+    from granian.server import Server  # noqa: PLC0415
+
+    from cargohold.api.app import open_services  # noqa: PLC0415
+
+    server_flags = {
+        k: v
+        for k, v in {
+            "host": host, "port": port, "workers": workers,
+            "tls_cert": tls_cert, "tls_key": tls_key,
+        }.items()
+        if v is not None
+    }
+    overrides: dict[str, Any] = {"server": server_flags}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir.resolve()
+    settings = _load(config, overrides)
+    if bool(settings.server.tls_cert) != bool(settings.server.tls_key):
+        raise click.UsageError("TLS needs both --tls-cert and --tls-key")
+    configure_logging(settings.log)
+
+    # Migrate once here, before workers start; then hand the workers the same settings.
+    asyncio.run(open_services(settings).meta.close())
+    _export(config, settings)
+    scheme = "https" if settings.server.tls_cert else "http"
+    log.info(
+        "cargohold listening",
+        url=f"{scheme}://{settings.server.host}:{settings.server.port}",
+        data_dir=str(settings.data_dir.resolve()),
+        database=settings.database_url.split("?")[0],
+        workers=settings.server.workers,
+        version=__version__,
+    )
+    Server(
+        "cargohold.api.app:from_environment",
+        factory=True,
+        address=settings.server.host,
+        port=settings.server.port,
+        interface=Interfaces.ASGI,
+        workers=settings.server.workers,
+        loop=Loops.uvloop,
+        websockets=False,
+        log_level=settings.log.level,  # type: ignore[arg-type]
+        ssl_cert=settings.server.tls_cert,
+        ssl_key=settings.server.tls_key,
+        ssl_protocol_min=SSLProtocols.tls12,
+        workers_kill_timeout=int(settings.server.shutdown_timeout),
+        respawn_failed_workers=True,
+    ).serve()
+
+
+def _export(config: Path | None, settings: Settings) -> None:
+    """Pass the resolved settings to the server workers through their environment."""
+    if config is not None:
+        os.environ["CARGOHOLD_CONFIG"] = str(config.resolve())
+    os.environ["CARGOHOLD_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ["CARGOHOLD_SERVER_HOST"] = settings.server.host
+    os.environ["CARGOHOLD_SERVER_PORT"] = str(settings.server.port)
+
+
+@main.command()
+@config_option
+@data_dir_option
+@click.option("--repair", is_flag=True, help="Fix what can be fixed safely.")
+def fsck(config: Path | None, data_dir: Path | None, *, repair: bool) -> None:
+    """Check metadata against blob storage (and repair with --repair)."""
+    from cargohold.api.app import open_services  # noqa: PLC0415
+    from cargohold.registry.maintenance import fsck as run_fsck  # noqa: PLC0415
+
+    settings = _load(config, {"data_dir": data_dir} if data_dir else {})
+    configure_logging(settings.log)
+
+    async def run() -> int:
+        services = open_services(settings)
+        try:
+            report = await run_fsck(
+                services, repair=repair, grace_seconds=settings.registry.gc_grace_hours * 3600
+            )
+        finally:
+            await services.meta.close()
+        sections = {
+            "blob recorded but missing from storage": report.missing_blobs,
+            "blob of the wrong size in storage": report.wrong_size,
+            "manifest refers to a missing blob or child": report.dangling_references,
+            "bytes in storage with no record": report.orphan_blobs,
+            "upload bytes with no session": report.orphan_uploads,
+            "upload session with no bytes": report.sessions_without_bytes,
+        }
+        for title, items in sections.items():
+            for item in items:
+                click.echo(f"{title}: {item}")
+        click.echo(f"{report.problems} problem(s) found, {report.repaired} repaired")
+        if report.problems and not repair:
+            click.echo("run `cargohold fsck --repair` to fix them")
+        return 1 if report.problems and not repair else 0
+
+    sys.exit(asyncio.run(run()))
+
+
+@main.command()
+@config_option
+@data_dir_option
+def gc(config: Path | None, data_dir: Path | None) -> None:
+    """Delete unused blobs and idle uploads."""
+    from cargohold.api.app import open_services  # noqa: PLC0415
+    from cargohold.registry.maintenance import collect_garbage  # noqa: PLC0415
+
+    settings = _load(config, {"data_dir": data_dir} if data_dir else {})
+    configure_logging(settings.log)
+
+    async def run() -> None:
+        services = open_services(settings)
+        try:
+            result = await collect_garbage(
+                services,
+                grace_seconds=settings.registry.gc_grace_hours * 3600,
+                upload_ttl_seconds=settings.registry.upload_ttl_hours * 3600,
+            )
+        finally:
+            await services.meta.close()
+        click.echo(
+            f"deleted {result.blobs_deleted} blob(s), {result.bytes_freed} bytes; "
+            f"expired {result.uploads_expired} upload(s)"
+        )
+
+    asyncio.run(run())
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@config_option
+@data_dir_option
+def db_upgrade(config: Path | None, data_dir: Path | None) -> None:
+    """Apply schema migrations (the server also does this on start)."""
+    from cargohold.metadata.database import Database  # noqa: PLC0415
+    from cargohold.metadata.migrate import upgrade  # noqa: PLC0415
+
+    settings = _load(config, {"data_dir": data_dir} if data_dir else {})
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.database_url)
+    upgrade(database)
+    asyncio.run(database.close())
+    click.echo("schema is up to date")
+
+
+@main.group("config")
+def config_group() -> None:
+    """Configuration files."""
+
+
+@config_group.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def config_check(paths: tuple[Path, ...]) -> None:
+    """Load each configuration file and report errors."""
+    failed = False
+    for path in paths:
+        try:
+            settings_module.load(path, {})
+        except SettingsError as exc:
+            click.echo(f"{path}: {exc}", err=True)
+            failed = True
+        else:
+            click.echo(f"{path}: ok")
+    sys.exit(1 if failed else 0)

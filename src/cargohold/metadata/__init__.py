@@ -1,0 +1,1 @@
+"""Metadata: repositories, links, manifests, tags and upload sessions."""

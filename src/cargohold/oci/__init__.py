@@ -1,0 +1,1 @@
+"""Pure OCI protocol code: digests, names, media types, manifests, errors."""

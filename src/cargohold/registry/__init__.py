@@ -1,0 +1,1 @@
+"""Domain services: the spec's rules over the storage and metadata protocols (no HTTP)."""

@@ -1,0 +1,154 @@
+"""``ManifestService``: manifests, tags and referrers of a repository."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cargohold.metadata.store import ManifestRecord, MetadataStore, Reference
+from cargohold.oci import mediatypes
+from cargohold.oci.digest import Digest
+from cargohold.oci.errors import (
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestUnknown,
+    NameUnknown,
+)
+from cargohold.oci.manifest import Descriptor, parse_manifest
+from cargohold.oci.names import RepositoryName, Tag
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRef:
+    """A manifest reference from a URL: exactly one of ``tag`` and ``digest``."""
+
+    tag: Tag | None = None
+    digest: Digest | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ManifestRef:
+        if ":" in text:
+            return cls(digest=Digest.parse(text))
+        return cls(tag=Tag.parse(text))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    digest: Digest
+    media_type: str
+    content: bytes
+    subject: Digest | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Referrers:
+    descriptors: list[Descriptor]
+    filtered: bool
+
+
+def _stored(record: ManifestRecord) -> StoredManifest:
+    return StoredManifest(
+        digest=Digest.parse(record.digest),
+        media_type=record.media_type,
+        content=record.content,
+    )
+
+
+class ManifestService:
+    def __init__(self, meta: MetadataStore) -> None:
+        self._meta = meta
+
+    async def get(self, repo: RepositoryName, ref: ManifestRef) -> StoredManifest:
+        """The manifest a tag points at, or the one with that digest."""
+        if ref.tag is not None:
+            record = await self._meta.manifests.by_tag(repo.value, ref.tag.value)
+        else:
+            record = await self._meta.manifests.by_digest(repo.value, str(ref.digest))
+        if record is None:
+            raise ManifestUnknown(str(ref.tag or ref.digest))
+        return _stored(record)
+
+    async def put(
+        self, repo: RepositoryName, ref: ManifestRef, content: bytes, content_type: str | None
+    ) -> StoredManifest:
+        """Validate and store a manifest; move the tag if ``ref`` is one.
+
+        Raises:
+            ManifestInvalid, Unsupported: the bytes are not an acceptable manifest.
+            DigestInvalid: pushed by digest, and the bytes hash to something else.
+            ManifestBlobUnknown: a referenced blob or child manifest is not in ``repo``.
+        """
+        manifest = parse_manifest(content, content_type)
+        algorithm = ref.digest.algorithm if ref.digest else "sha256"
+        digest = Digest.of(content, algorithm)
+        if ref.digest is not None and digest != ref.digest:
+            raise DigestInvalid(f"manifest hashes to {digest}, not {ref.digest}")
+        references = [Reference(str(d.digest), "blob") for d in manifest.blob_references]
+        references += [Reference(str(d.digest), "manifest") for d in manifest.manifests]
+        record = ManifestRecord(
+            repository=repo.value,
+            digest=str(digest),
+            media_type=manifest.media_type,
+            content=content,
+            artifact_type=manifest.referrer_artifact_type,
+            subject=str(manifest.subject.digest) if manifest.subject else None,
+            annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
+        )
+        tag = ref.tag.value if ref.tag else None
+        missing = await self._meta.manifests.put(record, tag=tag, references=references)
+        if missing:
+            raise ManifestBlobUnknown([m.digest for m in missing])
+        return StoredManifest(
+            digest=digest,
+            media_type=manifest.media_type,
+            content=content,
+            subject=manifest.subject.digest if manifest.subject else None,
+        )
+
+    async def delete(self, repo: RepositoryName, ref: ManifestRef) -> None:
+        """Delete a tag, or a manifest with every tag pointing at it."""
+        if ref.tag is not None:
+            found = await self._meta.manifests.delete_tag(repo.value, ref.tag.value)
+        else:
+            found = await self._meta.manifests.delete(repo.value, str(ref.digest))
+        if not found:
+            raise ManifestUnknown(str(ref.tag or ref.digest))
+
+    async def tags(
+        self, repo: RepositoryName, *, last: str | None, limit: int | None
+    ) -> list[str]:
+        if limit == 0:
+            if not await self._meta.repositories.exists(repo.value):
+                raise NameUnknown(repo.value)
+            return []
+        names = await self._meta.manifests.tags(repo.value, last=last, limit=limit)
+        if not names and not await self._meta.repositories.exists(repo.value):
+            raise NameUnknown(repo.value)
+        return names
+
+    async def referrers(
+        self, repo: RepositoryName, subject: Digest, artifact_type: str | None
+    ) -> Referrers:
+        records = await self._meta.manifests.referrers(repo.value, str(subject))
+        descriptors = [
+            Descriptor(
+                media_type=r.media_type,
+                digest=Digest.parse(r.digest),
+                size=len(r.content),
+                artifact_type=r.artifact_type,
+                annotations=json.loads(r.annotations) if r.annotations else None,
+            )
+            for r in records
+            if artifact_type is None or r.artifact_type == artifact_type
+        ]
+        return Referrers(descriptors, filtered=artifact_type is not None)
+
+
+def referrers_index(referrers: Referrers) -> bytes:
+    """The OCI image index a referrers request answers with."""
+    document = {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_INDEX,
+        "manifests": [d.to_json() for d in referrers.descriptors],
+    }
+    return json.dumps(document, separators=(",", ":")).encode()

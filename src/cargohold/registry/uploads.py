@@ -1,0 +1,208 @@
+"""``UploadService``: blob upload sessions (spec.md, "Pushing blobs").
+
+Sessions are metadata rows, bytes live in the blob store's upload area. A running SHA-256
+is kept in memory per session between requests; when it is missing (after a restart, on
+another replica, or for sha512) the digest is computed by re-reading the upload.
+
+A chunk lands whole or not at all: if the body ends early or has the wrong length, the
+store cuts the upload back and the session keeps its previous size, so the client can ask
+for the status and resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+import weakref
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+
+from cargohold.metadata.store import MetadataStore, UploadRecord
+from cargohold.oci.digest import Digest
+from cargohold.oci.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RangeInvalid,
+    SizeInvalid,
+)
+from cargohold.oci.names import RepositoryName
+from cargohold.oci.ranges import upload_range
+from cargohold.storage.base import BlobNotFound, BlobStore
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class _RunningHash:
+    size: int
+    hasher: _Hash
+
+
+class _LengthChecked:
+    """Counts a body's bytes and refuses more than the declared ``Content-Length``."""
+
+    def __init__(self, body: AsyncIterable[bytes], expected: int | None) -> None:
+        self._body = body
+        self.expected = expected
+        self.received = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._body:
+            self.received += len(chunk)
+            if self.expected is not None and self.received > self.expected:
+                raise SizeInvalid("body longer than Content-Length")
+            yield chunk
+
+    def check(self) -> None:
+        if self.expected is not None and self.received != self.expected:
+            raise SizeInvalid(
+                f"received {self.received} bytes, Content-Length said {self.expected}"
+            )
+
+
+class UploadService:
+    def __init__(self, meta: MetadataStore, store: BlobStore) -> None:
+        self._meta = meta
+        self._store = store
+        self._hashes: dict[str, _RunningHash] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        lock = self._locks.get(upload_id)
+        if lock is None:
+            lock = self._locks[upload_id] = asyncio.Lock()
+        return lock
+
+    async def start(self, repo: RepositoryName) -> UploadRecord:
+        upload_id = uuid.uuid4().hex
+        await self._store.begin_upload(upload_id)
+        await self._meta.uploads.create(upload_id, repo.value)
+        self._hashes[upload_id] = _RunningHash(0, hashlib.sha256())
+        now = time.time()
+        return UploadRecord(upload_id, repo.value, 0, now, now)
+
+    async def status(self, repo: RepositoryName, upload_id: str) -> UploadRecord:
+        record = await self._meta.uploads.get(upload_id)
+        if record is None or record.repository != repo.value:
+            raise BlobUploadUnknown(upload_id[:64])
+        return record
+
+    async def append(
+        self,
+        repo: RepositoryName,
+        upload_id: str,
+        body: AsyncIterable[bytes],
+        *,
+        content_range: tuple[int, int] | None,
+        content_length: int | None,
+    ) -> int:
+        """Append a chunk; returns the new size. Raises ``RangeInvalid`` when out of order."""
+        async with self._lock(upload_id):
+            record = await self.status(repo, upload_id)
+            if content_range is not None:
+                start, end = content_range
+                if start != record.size:
+                    raise RangeInvalid(
+                        f"chunk starts at {start}, upload holds {record.size} bytes",
+                        headers=self._progress_headers(repo, record.id, record.size),
+                    )
+                expected = end - start + 1
+                if content_length is not None and content_length != expected:
+                    raise RangeInvalid(
+                        "Content-Range and Content-Length disagree",
+                        headers=self._progress_headers(repo, record.id, record.size),
+                    )
+                content_length = expected
+            return await self._write(record, body, content_length)
+
+    async def finish(
+        self,
+        repo: RepositoryName,
+        upload_id: str,
+        digest: Digest,
+        body: AsyncIterable[bytes] | None,
+        *,
+        content_length: int | None,
+    ) -> int:
+        """Write the last chunk (if any), verify ``digest`` and commit. Returns the size."""
+        async with self._lock(upload_id):
+            record = await self.status(repo, upload_id)
+            size = record.size
+            if body is not None and content_length != 0:
+                size = await self._write(record, body, content_length)
+            actual = await self._digest(upload_id, size, digest.algorithm)
+            if actual != digest.hex:
+                await self._discard(upload_id)
+                raise DigestInvalid(f"content hashes to {digest.algorithm}:{actual}")
+            try:
+                await self._store.commit(upload_id, digest, size=size)
+            except BlobNotFound:
+                raise BlobUploadUnknown(upload_id) from None
+            await self._meta.uploads.finish(upload_id, repo.value, str(digest), size)
+            self._hashes.pop(upload_id, None)
+            return size
+
+    async def cancel(self, repo: RepositoryName, upload_id: str) -> None:
+        async with self._lock(upload_id):
+            await self.status(repo, upload_id)
+            await self._discard(upload_id)
+
+    async def expire(self, older_than: float) -> int:
+        """Delete sessions idle since ``older_than``; returns how many."""
+        stale = await self._meta.uploads.older_than(older_than)
+        for record in stale:
+            await self._discard(record.id)
+        return len(stale)
+
+    async def _discard(self, upload_id: str) -> None:
+        self._hashes.pop(upload_id, None)
+        await self._meta.uploads.delete(upload_id)
+        await self._store.abort(upload_id)
+
+    async def _write(
+        self, record: UploadRecord, body: AsyncIterable[bytes], content_length: int | None
+    ) -> int:
+        running = self._hashes.pop(record.id, None)
+        hasher = running.hasher if running and running.size == record.size else None
+        checked = _LengthChecked(body, content_length)
+        try:
+            size = await self._store.append(record.id, record.size, checked, hasher)
+        except BlobNotFound:
+            raise BlobUploadUnknown(record.id) from None
+        checked.check()
+        if not await self._meta.uploads.set_size(record.id, expected=record.size, size=size):
+            raise BlobUploadInvalid("upload changed concurrently; query its status and retry")
+        if hasher is not None:
+            self._hashes[record.id] = _RunningHash(size, hasher)
+        return size
+
+    async def _digest(self, upload_id: str, size: int, algorithm: str) -> str:
+        running = self._hashes.get(upload_id)
+        if running and running.size == size and running.hasher.name == algorithm:
+            return running.hasher.hexdigest()
+        hasher = hashlib.new(algorithm)
+        try:
+            async for chunk in self._store.read_upload(upload_id, end=size):
+                hasher.update(chunk)
+        except BlobNotFound:
+            raise BlobUploadUnknown(upload_id) from None
+        return hasher.hexdigest()
+
+    @staticmethod
+    def _progress_headers(repo: RepositoryName, upload_id: str, size: int) -> dict[str, str]:
+        return {
+            "Location": f"/v2/{repo.value}/blobs/uploads/{upload_id}",
+            "Range": upload_range(size),
+            "Docker-Upload-UUID": upload_id,
+        }

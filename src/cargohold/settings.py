@@ -1,0 +1,182 @@
+"""Typed, frozen settings: loaded once from a TOML file plus ``CARGOHOLD_*`` variables.
+
+Precedence, lowest first: built-in defaults, the TOML file, the environment, then explicit
+overrides (command-line flags). Every key is documented in ``docs/configuration.md``; an
+unknown key or a bad value fails at load with a message naming it.
+
+Environment variables name a key as ``CARGOHOLD_<SECTION>_<KEY>`` (``CARGOHOLD_SERVER_PORT``)
+or, for top-level keys, ``CARGOHOLD_<KEY>`` (``CARGOHOLD_DATA_DIR``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+ENV_PREFIX = "CARGOHOLD_"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing, unknown or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Seconds SIGTERM waits for in-flight requests before closing them.
+    shutdown_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class FilesystemStorage:
+    backend: Literal["filesystem"] = "filesystem"
+    root: Path | None = None  # default: <data_dir>/storage
+    io_threads: int = 8
+
+
+StorageSettings = FilesystemStorage
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str | None = None  # default: sqlite:///<data_dir>/cargohold.db
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    max_page_size: int = 1000
+    upload_ttl_hours: float = 24.0
+    gc_grace_hours: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["console", "json"] = "console"
+    access: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("cargohold-data")
+    server: ServerSettings = field(default_factory=ServerSettings)
+    storage: StorageSettings = field(default_factory=FilesystemStorage)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+    @property
+    def storage_root(self) -> Path:
+        return self.storage.root or self.data_dir / "storage"
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{(self.data_dir / 'cargohold.db').resolve()}"
+
+
+_SECTIONS = {
+    "server": ServerSettings,
+    "storage": FilesystemStorage,
+    "database": DatabaseSettings,
+    "registry": RegistrySettings,
+    "log": LogSettings,
+}
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    origin = get_origin(kind)
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(kind) if a is not type(None)]
+        if value is None or value == "":
+            return None
+        return _coerce(name, options[0], value)
+    if origin is Literal:
+        if value not in get_args(kind):
+            allowed = ", ".join(map(str, get_args(kind)))
+            raise SettingsError(f"{name}: {value!r} is not one of {allowed}")
+        return value
+    try:
+        if kind is bool and isinstance(value, str):
+            if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise SettingsError(f"{name}: {value!r} is not a boolean")
+            return value.lower() in {"1", "true", "yes"}
+        if kind in (int, float) and isinstance(value, bool):
+            raise SettingsError(f"{name}: expected a number, got {value!r}")
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{name}: {value!r} is not a valid {kind.__name__}") from exc
+
+
+def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise SettingsError(f"unknown setting {prefix}{sorted(unknown)[0]}")
+    kwargs = {k: _coerce(f"{prefix}{k}", hints[k], v) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        section, _, rest = name.partition("_")
+        if section in _SECTIONS and rest:
+            tree.setdefault(section, {})[rest] = value
+        elif name in {f.name for f in dataclasses.fields(Settings)}:
+            tree[name] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load settings from ``path`` (TOML), ``environ`` and ``overrides``.
+
+    Raises:
+        SettingsError: unreadable file, unknown key or malformed value.
+    """
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            tree = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read {path}: {exc}") from exc
+    tree = _merge(tree, _environment(environ or {}))
+    tree = _merge(tree, overrides or {})
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        raw = tree.pop(name, {})
+        if not isinstance(raw, Mapping):
+            raise SettingsError(f"[{name}] must be a table")
+        sections[name] = _build(cls, raw, f"{name}.")
+    unknown = set(tree) - {"data_dir"}
+    if unknown:
+        raise SettingsError(f"unknown setting {sorted(unknown)[0]}")
+    data_dir = Path(tree.get("data_dir", Settings.data_dir))
+    return Settings(data_dir=data_dir, **sections)

@@ -1,0 +1,199 @@
+"""``FilesystemBlobStore``: blobs as files under one data directory.
+
+Key layout (the only place it is written down)::
+
+    <root>/blobs/<algorithm>/<first two hex>/<hex>     committed, immutable
+    <root>/uploads/<upload id>                          append-only until commit
+
+A blob appears under its digest only by ``rename`` of a fully written, fsynced upload, and
+the directory is fsynced after the rename, so a crash leaves either no blob or the whole
+blob. Upload ids are checked against a strict pattern, so no request can name a path
+outside the root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+
+from cargohold.oci.digest import Digest
+from cargohold.oci.errors import DigestInvalid
+from cargohold.storage.base import BlobInfo, BlobNotFound
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+_UPLOAD_ID = re.compile(r"^[a-f0-9]{32}$")
+_READ_CHUNK = 1024 * 1024
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_chunk(fd: int, chunk: bytes, hasher: _Hash | None) -> None:
+    # hashlib and os.write release the GIL: the event loop keeps serving meanwhile.
+    if hasher is not None:
+        hasher.update(chunk)
+    view = memoryview(chunk)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class FilesystemBlobStore:
+    """A ``BlobStore`` on a local (or network) filesystem."""
+
+    def __init__(self, root: Path, *, io_threads: int = 8) -> None:
+        self.root = root
+        self._blobs = root / "blobs"
+        self._uploads = root / "uploads"
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        self._uploads.mkdir(parents=True, exist_ok=True)
+        # Upload hashing gets its own limiter so it cannot starve blob downloads.
+        self._limiter = anyio.CapacityLimiter(io_threads)
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self._blobs / digest.algorithm / digest.hex[:2] / digest.hex
+
+    def _upload_path(self, upload_id: str) -> Path:
+        if not _UPLOAD_ID.match(upload_id):
+            raise BlobNotFound(upload_id)
+        return self._uploads / upload_id
+
+    async def stat(self, digest: Digest) -> BlobInfo:
+        path = self.blob_path(digest)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(str(digest)) from None
+        return BlobInfo(size=size, path=path)
+
+    async def open(
+        self, digest: Digest, *, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        try:
+            handle = await anyio.open_file(self.blob_path(digest), "rb")
+        except FileNotFoundError:
+            raise BlobNotFound(str(digest)) from None
+        async with handle:
+            await handle.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                want = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
+                chunk = await handle.read(want)
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    async def redirect_url(self, digest: Digest) -> str | None:  # noqa: ARG002
+        return None
+
+    async def begin_upload(self, upload_id: str) -> None:
+        self._upload_path(upload_id).touch(exist_ok=False)
+
+    async def append(
+        self, upload_id: str, offset: int, body: AsyncIterable[bytes], hasher: _Hash | None
+    ) -> int:
+        path = self._upload_path(upload_id)
+        try:
+            fd = os.open(path, os.O_WRONLY)
+        except FileNotFoundError:
+            raise BlobNotFound(upload_id) from None
+        size = offset
+        try:
+            os.ftruncate(fd, offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+            async for chunk in body:
+                if chunk:
+                    await anyio.to_thread.run_sync(
+                        _write_chunk, fd, chunk, hasher, limiter=self._limiter
+                    )
+                    size += len(chunk)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, offset)
+            raise
+        finally:
+            os.close(fd)
+        return size
+
+    async def read_upload(self, upload_id: str, *, end: int) -> AsyncIterator[bytes]:
+        path = self._upload_path(upload_id)
+        try:
+            handle = await anyio.open_file(path, "rb")
+        except FileNotFoundError:
+            raise BlobNotFound(upload_id) from None
+        async with handle:
+            remaining = end
+            while remaining > 0:
+                chunk = await handle.read(min(_READ_CHUNK, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                yield chunk
+
+    async def commit(self, upload_id: str, digest: Digest, *, size: int) -> None:
+        source = self._upload_path(upload_id)
+        target = self.blob_path(digest)
+        await anyio.to_thread.run_sync(self._commit_sync, source, target, size)
+
+    @staticmethod
+    def _commit_sync(source: Path, target: Path, size: int) -> None:
+        try:
+            fd = os.open(source, os.O_RDWR)
+        except FileNotFoundError:
+            raise BlobNotFound(source.name) from None
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if target.exists():
+            # Same content is already stored: keep it, refresh its age for the GC grace.
+            os.utime(target)
+            source.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+
+    async def abort(self, upload_id: str) -> None:
+        with contextlib.suppress(BlobNotFound):
+            self._upload_path(upload_id).unlink(missing_ok=True)
+
+    async def delete(self, digest: Digest) -> None:
+        self.blob_path(digest).unlink(missing_ok=True)
+
+    async def iter_digests(self) -> AsyncIterator[tuple[Digest, float]]:
+        for algorithm in Digest.SUPPORTED:
+            base = self._blobs / algorithm
+            if not base.is_dir():
+                continue
+            for prefix in sorted(base.iterdir()):
+                for path in sorted(prefix.iterdir()):
+                    try:
+                        digest = Digest.parse(f"{algorithm}:{path.name}")
+                        mtime = path.stat().st_mtime
+                    except (DigestInvalid, OSError):
+                        continue  # a stray file is not a blob
+                    yield digest, mtime
+
+    async def iter_uploads(self) -> AsyncIterator[tuple[str, float]]:
+        for path in sorted(self._uploads.iterdir()):
+            if _UPLOAD_ID.match(path.name):
+                with contextlib.suppress(OSError):
+                    yield path.name, path.stat().st_mtime
