@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cargohold.oci.errors import NameInvalid, PaginationInvalid
+from cargohold.oci.errors import ManifestInvalid, NameInvalid, PaginationInvalid
 
 # spec: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
@@ -58,11 +58,11 @@ def is_tag(text: str) -> bool:
     return bool(_TAG.match(text))
 
 
-class ManifestReferenceInvalid(NameInvalid):
+class ManifestReferenceInvalid(ManifestInvalid):
     """A manifest reference that is neither a tag nor a digest."""
 
     def __init__(self, text: str) -> None:
-        super().__init__(f"invalid tag or digest: {text[:200]!r}")
+        super().__init__(f"invalid tag: {text[:200]!r}")
 
 
 def page_size(text: str | None, *, maximum: int) -> int | None:

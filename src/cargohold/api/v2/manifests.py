@@ -6,12 +6,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.api.v2.common import content_length, repository, services
-from cargohold.oci.errors import ManifestTooLarge
+from cargohold.oci.errors import ManifestTooLarge, ManifestUnknown
+from cargohold.oci.names import ManifestReferenceInvalid
 from cargohold.registry.manifests import ManifestRef, StoredManifest
 
 
-def _reference(request: Request) -> ManifestRef:
-    return ManifestRef.parse(request.path_params["reference"])
+def _reference(request: Request, *, write: bool = False) -> ManifestRef:
+    text = request.path_params["reference"]
+    try:
+        return ManifestRef.parse(text)
+    except ManifestReferenceInvalid:
+        if write:
+            raise
+        # Nothing can exist under a tag that cannot be pushed (conformance expects 404).
+        raise ManifestUnknown(text[:200]) from None
 
 
 def _headers(manifest: StoredManifest) -> dict[str, str]:
@@ -40,7 +48,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 async def put_manifest(request: Request) -> Response:
     repo = repository(request)
-    ref = _reference(request)
+    ref = _reference(request, write=True)
     limit = request.app.state.settings.registry.max_manifest_bytes
     body = await _read_body(request, limit)
     stored = await services(request).manifests.put(
