@@ -1,0 +1,1 @@
+"""Interop tier: real registry clients against a running registry."""
