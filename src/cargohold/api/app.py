@@ -91,6 +91,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         lifespan=lifespan,
     )
     app.state.settings = settings
+    if services is not None:
+        app.state.services = services  # usable without running the lifespan (tests)
     return app
 
 

@@ -1,0 +1,77 @@
+"""Fixtures shared by every tier: clean environment, settings and app factories."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cargohold import settings as settings_module
+from cargohold.api.app import create_app, open_services
+from cargohold.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``CARGOHOLD_*`` variable from the developer's shell leaks into a test."""
+    for key in list(os.environ):
+        if key.startswith("CARGOHOLD_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on a fresh data directory; keyword arguments are TOML-shaped overrides."""
+
+    def make(**overrides: Any) -> Settings:
+        overrides.setdefault("data_dir", tmp_path / "data")
+        return settings_module.load(None, {}, overrides)
+
+    return make
+
+
+@pytest.fixture
+async def make_client(
+    settings_factory: Callable[..., Settings],
+) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
+    """``make_client(**overrides)``: an httpx client wired to a fresh app in-process."""
+    opened = []
+
+    def make(**overrides: Any) -> httpx.AsyncClient:
+        settings = settings_factory(**overrides)
+        services = open_services(settings)
+        app = create_app(settings, services=services)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
+        )
+        opened.append((client, services))
+        return client
+
+    yield make
+    for client, services in opened:
+        await client.aclose()
+        await services.meta.close()
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., httpx.AsyncClient]) -> httpx.AsyncClient:
+    return make_client()
+
+
+@pytest.fixture
+def free_port() -> Iterator[int]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    yield port
