@@ -84,9 +84,12 @@ def run_json(argv: Sequence[str], *, env: dict[str, str] | None = None) -> objec
 class ContainersEnv:
     """Private config and storage for the containers/* tools (skopeo, podman, buildah).
 
-    The tools read ``CONTAINERS_*`` variables and ``$HOME/.config/containers``, so
-    both point here; ``TMPDIR`` keeps their big temporary files here too (they
-    default to ``/var/tmp``).
+    registries.conf and policy.json are found through ``$HOME/.config/containers``,
+    storage.conf and containers.conf through ``CONTAINERS_*``; ``TMPDIR`` keeps big
+    temporary files here too (they default to ``/var/tmp``). Not set on purpose:
+    ``CONTAINERS_REGISTRIES_CONF``. With it, podman 4.3 and buildah 1.28 also read
+    the system drop-ins in ``/etc/containers/registries.conf.d``, and skopeo ignores
+    it; with only ``$HOME``, all three read nothing from ``/etc/containers``.
     """
 
     root: Path
@@ -142,7 +145,6 @@ class ContainersEnv:
         )
         policy = json.dumps({"default": [{"type": "insecureAcceptAnything"}]})
         for path, text in (
-            (self.root / "registries.conf", registries),
             (user_config / "registries.conf", registries),
             (self.root / "storage.conf", storage),
             (user_config / "storage.conf", storage),
@@ -166,7 +168,6 @@ class ContainersEnv:
             "XDG_DATA_HOME": str(self.root / "home" / ".local" / "share"),
             "XDG_RUNTIME_DIR": str(self.root / "run"),
             "TMPDIR": str(self.root / "tmp"),
-            "CONTAINERS_REGISTRIES_CONF": str(self.root / "registries.conf"),
             "CONTAINERS_STORAGE_CONF": str(self.root / "storage.conf"),
             "CONTAINERS_CONF": str(self.root / "containers.conf"),
             "REGISTRY_AUTH_FILE": str(self.root / "auth.json"),

@@ -9,9 +9,11 @@ Must not: touch system configuration or services (no ``/etc``, no ``/run/contain
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -80,14 +82,23 @@ class Process:
         return self.proc.poll()
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        """SIGTERM, then SIGKILL, to the process group this object started.
+
+        The group takes the server's own children too (granian forks workers).
+        """
+        if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=15)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=15)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        # Children that outlived their parent are still in the group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
     def failure(self, what: str) -> str:
         return f"{what}\ncommand: {' '.join(self.argv)}\nlog tail:\n{_tail(self.log)}"

@@ -146,7 +146,8 @@ def push_signature(
         ],
         "subject": subject,
     }
-    response = oras.client.upload_manifest(manifest, oras.ref(repo, "sig"))
+    container = oras.client.get_container(oras.ref(repo, "sig"))
+    response = oras.client.upload_manifest(manifest, container)
     assert response.status_code == 201
     return str(response.headers["Docker-Content-Digest"])
 

@@ -26,11 +26,14 @@ def _podman() -> None:
     require_root("podman with a private graphroot")
 
 
-def test_storage_is_private(containers_env: ContainersEnv) -> None:
-    store = containers_env.run_json(containers_env.podman("info", "--format", "json"))
-    assert isinstance(store, dict)
-    assert store["store"]["graphRoot"] == str(containers_env.graphroot)
-    assert store["store"]["graphDriverName"] == "vfs"
+def test_config_and_storage_are_private(containers_env: ContainersEnv) -> None:
+    info = containers_env.run_json(containers_env.podman("info", "--format", "json"))
+    assert isinstance(info, dict)
+    assert info["store"]["graphRoot"] == str(containers_env.graphroot)
+    assert info["store"]["graphDriverName"] == "vfs"
+    registry = info["registries"][containers_env.registry_host]
+    assert registry["Insecure"] is True
+    assert info["registries"].get("search", []) == []
 
 
 def test_pull_tag_push_pull(
