@@ -40,7 +40,7 @@ class Oras:
 @pytest.fixture
 def oras(registry: RegistryServer) -> Oras:
     try:
-        import oras.client
+        import oras.client  # type: ignore[import-untyped]
     except ImportError:
         skip_or_fail("the oras package is not installed: pip install -e '.[test]'")
     client = oras.client.OrasClient(hostname=registry.host, insecure=True)
@@ -160,7 +160,7 @@ def test_referrers(
     repo: str,
     scratch: Path,
 ) -> None:
-    from oras.oci import Subject
+    from oras.oci import Subject  # type: ignore[import-untyped]
 
     image = layout.single
     wire.push_image(repo, layout.path, image, "app")
