@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +42,15 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
 @pytest.fixture
 async def make_client(
     settings_factory: Callable[..., Settings],
-) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
+) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
     """``make_client(**overrides)``: an httpx client wired to a fresh app in-process."""
     opened = []
 
-    def make(**overrides: Any) -> httpx.AsyncClient:
+    async def make(**overrides: Any) -> httpx.AsyncClient:
+        overrides.setdefault("auth", {"mode": "none"})
         settings = settings_factory(**overrides)
         services = open_services(settings)
+        await services.start()
         app = create_app(settings, services=services)
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
@@ -59,12 +61,13 @@ async def make_client(
     yield make
     for client, services in opened:
         await client.aclose()
-        await services.meta.close()
+        await services.close()
 
 
 @pytest.fixture
-async def client(make_client: Callable[..., httpx.AsyncClient]) -> httpx.AsyncClient:
-    return make_client()
+async def client(make_client: Callable[..., Awaitable[httpx.AsyncClient]]) -> httpx.AsyncClient:
+    """A client of a registry with authentication off (the core API tests)."""
+    return await make_client()
 
 
 @pytest.fixture

@@ -67,8 +67,6 @@ def serve(
     from granian.constants import Interfaces, Loops, SSLProtocols  # noqa: PLC0415
     from granian.server import Server  # noqa: PLC0415
 
-    from cargohold.api.app import open_services  # noqa: PLC0415
-
     server_flags = {
         k: v
         for k, v in {
@@ -85,8 +83,21 @@ def serve(
         raise click.UsageError("TLS needs both --tls-cert and --tls-key")
     configure_logging(settings.log)
 
-    # Migrate once here, before workers start; then hand the workers the same settings.
-    asyncio.run(open_services(settings).meta.close())
+    # Migrate and bootstrap once here, before workers start; then hand the workers the
+    # same settings.
+    generated = asyncio.run(_prepare(settings))
+    if generated is not None:
+        click.secho(
+            f"Created the first administrator {settings.admin.user or 'admin'!r} with password "
+            f"{generated!r}. It is shown only this once: store it, or set "
+            "CARGOHOLD_ADMIN_PASSWORD on first start instead.",
+            fg="yellow", err=True,
+        )
+    if settings.auth.mode == "none":
+        log.warning(
+            "AUTHENTICATION IS OFF: anyone who can reach this port may push, pull and "
+            "delete anything. Use auth mode 'none' only for a throwaway local registry."
+        )
     _export(config, settings)
     scheme = "https" if settings.server.tls_cert else "http"
     log.info(
@@ -113,6 +124,17 @@ def serve(
         workers_kill_timeout=int(settings.server.shutdown_timeout),
         respawn_failed_workers=True,
     ).serve()
+
+
+async def _prepare(settings: Settings) -> str | None:
+    from cargohold.api.app import open_services  # noqa: PLC0415
+    from cargohold.registry.bootstrap import bootstrap  # noqa: PLC0415
+
+    services = open_services(settings)
+    try:
+        return await bootstrap(services, settings.admin)
+    finally:
+        await services.close()
 
 
 def _export(config: Path | None, settings: Settings) -> None:
@@ -143,7 +165,7 @@ def fsck(config: Path | None, data_dir: Path | None, *, repair: bool) -> None:
                 services, repair=repair, grace_seconds=settings.registry.gc_grace_hours * 3600
             )
         finally:
-            await services.meta.close()
+            await services.close()
         sections = {
             "blob recorded but missing from storage": report.missing_blobs,
             "blob of the wrong size in storage": report.wrong_size,
@@ -183,7 +205,7 @@ def gc(config: Path | None, data_dir: Path | None) -> None:
                 upload_ttl_seconds=settings.registry.upload_ttl_hours * 3600,
             )
         finally:
-            await services.meta.close()
+            await services.close()
         click.echo(
             f"deleted {result.blobs_deleted} blob(s), {result.bytes_freed} bytes; "
             f"expired {result.uploads_expired} upload(s)"
@@ -232,3 +254,13 @@ def config_check(paths: tuple[Path, ...]) -> None:
         else:
             click.echo(f"{path}: ok")
     sys.exit(1 if failed else 0)
+
+
+def _add_credential_commands() -> None:
+    from cargohold.credentials.login import login, logout  # noqa: PLC0415
+
+    main.add_command(login)
+    main.add_command(logout)
+
+
+_add_credential_commands()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 ENV_PREFIX = "CARGOHOLD_"
+DEFAULT_DATA_DIR = Path("cargohold-data")
 
 
 class SettingsError(ValueError):
@@ -67,13 +68,48 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthSettings:
+    # "token": Docker token auth (the default). "none": everyone may do everything;
+    # only for a throwaway local registry, and the server warns loudly at start.
+    mode: Literal["token", "none"] = "none"  # FLIP-BEFORE-COMMIT: token
+    # The token "service" (audience) and issuer; clients echo the service back.
+    service: str = "cargohold"
+    issuer: str = "cargohold"
+    # Public URL of the token endpoint for the challenge; default: <request base>/token.
+    realm: str | None = None
+    token_ttl_seconds: int = 300
+    refresh_token_ttl_days: int = 30
+    signing_algorithm: Literal["ES256", "EdDSA"] = "ES256"
+    # Old signing keys stay published this long after a rotation.
+    key_retention_hours: float = 24.0
+    # Tags anonymous users may pull from public repositories (glob patterns).
+    starter_tags: tuple[str, ...] = ("latest", "latest-dev")
+    default_visibility: Literal["public", "private"] = "private"
+    # Failed logins allowed per identity and per client address in the window.
+    max_failures_per_identity: int = 5
+    max_failures_per_client: int = 20
+    failure_window_seconds: int = 300
+    # Seconds a revocation (pull token, user) may take to reach other processes.
+    revocation_check_seconds: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    # The first administrator, created on first start when no user exists.
+    user: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
-    data_dir: Path = Path("cargohold-data")
+    data_dir: Path = DEFAULT_DATA_DIR
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=FilesystemStorage)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     log: LogSettings = field(default_factory=LogSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
 
     @property
     def storage_root(self) -> Path:
@@ -90,6 +126,8 @@ _SECTIONS = {
     "database": DatabaseSettings,
     "registry": RegistrySettings,
     "log": LogSettings,
+    "auth": AuthSettings,
+    "admin": AdminSettings,
 }
 
 
@@ -100,6 +138,12 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
         if value is None or value == "":
             return None
         return _coerce(name, options[0], value)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise SettingsError(f"{name}: expected a list of strings")
+        return tuple(value)
     if origin is Literal:
         if value not in get_args(kind):
             allowed = ", ".join(map(str, get_args(kind)))
@@ -178,5 +222,5 @@ def load(
     unknown = set(tree) - {"data_dir"}
     if unknown:
         raise SettingsError(f"unknown setting {sorted(unknown)[0]}")
-    data_dir = Path(tree.get("data_dir", Settings.data_dir))
+    data_dir = Path(tree.get("data_dir", DEFAULT_DATA_DIR))
     return Settings(data_dir=data_dir, **sections)

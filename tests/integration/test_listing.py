@@ -38,7 +38,7 @@ async def test_tags_sorted_and_paginated(client: httpx.AsyncClient) -> None:
 
 
 async def test_huge_n_is_clamped_with_a_link(make_client) -> None:
-    client = make_client(registry={"max_page_size": 3})
+    client = await make_client(registry={"max_page_size": 3})
     await _tagged(client, "r", ["a", "b", "c", "d"])
     response = await client.get("/v2/r/tags/list", params={"n": 10**12})
     assert response.json()["tags"] == ["a", "b", "c"]

@@ -20,11 +20,13 @@ from starlette.middleware import Middleware
 from cargohold import settings as settings_module
 from cargohold.api import errors
 from cargohold.api.middleware import RegistryHeaders
+from cargohold.api.token import routes as token_routes
 from cargohold.api.v2.routes import routes
 from cargohold.logs import configure_logging
 from cargohold.metadata.database import Database
 from cargohold.metadata.migrate import upgrade
 from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.oci.errors import RegistryError
 from cargohold.registry.services import Services
 from cargohold.settings import FilesystemStorage, Settings
@@ -48,7 +50,10 @@ def open_services(settings: Settings, *, migrate: bool = True) -> Services:
     database = Database(settings.database_url)
     if migrate:
         upgrade(database)
-    return Services.build(SqlMetadataStore(database), build_store(settings))
+    return Services.build(
+        SqlMetadataStore(database), build_store(settings), SqlAccountStore(database),
+        settings.auth,
+    )
 
 
 async def _expire_uploads(services: Services, ttl_hours: float) -> None:
@@ -70,6 +75,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         svc = services or open_services(settings)
         app.state.services = svc
+        await svc.start()
         sweeper = asyncio.create_task(
             _expire_uploads(svc, settings.registry.upload_ttl_hours)
         )
@@ -78,10 +84,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         finally:
             sweeper.cancel()
             if services is None:
-                await svc.meta.close()
+                await svc.close()
 
     app = Starlette(
-        routes=routes,
+        routes=[*token_routes, *routes],
         middleware=[Middleware(RegistryHeaders, access_log=settings.log.access)],
         exception_handlers={
             RegistryError: errors.registry_error,

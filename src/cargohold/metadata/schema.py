@@ -74,3 +74,106 @@ uploads = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+# --- identities, entitlements and audit (migration 0002) -------------------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Who may do what where. A membership is a grant on repository "*"; a per-repository
+# override names one repository (a glob within the organization); ``tags`` (JSON list of
+# globs, or NULL for all) limits which tags and the content they reach may be pulled.
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("principal", sa.String(200), nullable=False),  # "user:alice", "token:<id>"
+    sa.Column("organization", sa.String(64), nullable=False),
+    sa.Column("repository", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("tags", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_grants_principal", "principal"),
+)
+
+pull_tokens = sa.Table(
+    "pull_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("organization", sa.String(64), nullable=False),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+)
+
+oidc_identities = sa.Table(
+    "oidc_identities",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("issuer", sa.String(255), nullable=False),
+    sa.Column("audience", sa.String(255), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("claims", sa.Text, nullable=False),  # JSON object claim -> glob
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+repository_settings = sa.Table(
+    "repository_settings",
+    metadata,
+    sa.Column("repository", sa.String(255), primary_key=True),
+    sa.Column("visibility", sa.String(16), nullable=False),
+    sa.Column("starter_tags", sa.Text),  # JSON list of globs, NULL = the default
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(64), primary_key=True),
+    sa.Column("algorithm", sa.String(16), nullable=False),
+    sa.Column("private_pem", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("retired_at", sa.Float),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("principal", sa.String(200), nullable=False),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Index("ix_audit_events_at", "at"),
+)

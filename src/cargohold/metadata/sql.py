@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -10,6 +11,9 @@ from sqlalchemy.engine import Connection
 from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database, insert_ignore
 from cargohold.metadata.store import ManifestRecord, Reference, UploadRecord
+
+# How many levels of index children and referrers a tag's reach follows.
+_MAX_DEPTH = 8
 
 _MANIFEST_COLUMNS = (
     t.manifests.c.repository,
@@ -104,7 +108,7 @@ class SqlBlobIndex:
 
     async def all_records(self) -> dict[str, int]:
         query = sa.select(t.blobs.c.digest, t.blobs.c.size)
-        return await self._db.read(lambda conn: dict(conn.execute(query).tuples().all()))
+        return await self._db.read(lambda conn: dict(conn.execute(query).all()))
 
 
 class SqlUploadIndex:
@@ -318,11 +322,40 @@ class SqlManifestIndex:
                 sa.and_(r.c.kind == "manifest", ~stored),
             )
         )
-        return await self._db.read(lambda conn: list(conn.execute(query).tuples()))
+        return await self._db.read(lambda conn: [tuple(row) for row in conn.execute(query)])
+
+    async def reachable(
+        self, repository: str, tag_allowed: Callable[[str], bool]
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        r, m = t.manifest_references, t.manifests
+
+        def run(conn: Connection) -> tuple[frozenset[str], frozenset[str]]:
+            tags = conn.execute(
+                sa.select(t.tags.c.name, t.tags.c.digest).where(
+                    t.tags.c.repository == repository)
+            )
+            frontier = {digest for name, digest in tags if tag_allowed(name)}
+            manifests = set(frontier)
+            for _ in range(_MAX_DEPTH):
+                if not frontier:
+                    break
+                children = conn.execute(sa.select(r.c.target).where(
+                    r.c.repository == repository, r.c.kind == "manifest",
+                    r.c.manifest.in_(frontier))).scalars()
+                referrers = conn.execute(sa.select(m.c.digest).where(
+                    m.c.repository == repository, m.c.subject.in_(frontier))).scalars()
+                frontier = (set(children) | set(referrers)) - manifests
+                manifests |= frontier
+            blobs = conn.execute(sa.select(r.c.target).where(
+                r.c.repository == repository, r.c.kind == "blob",
+                r.c.manifest.in_(manifests))).scalars() if manifests else []
+            return frozenset(manifests), frozenset(blobs)
+
+        return await self._db.read(run)
 
     async def all_digests(self) -> list[tuple[str, str]]:
         query = sa.select(t.manifests.c.repository, t.manifests.c.digest)
-        return await self._db.read(lambda conn: list(conn.execute(query).tuples()))
+        return await self._db.read(lambda conn: [tuple(row) for row in conn.execute(query)])
 
 
 class SqlRepositoryIndex:

@@ -7,6 +7,7 @@ Each method is one transaction; methods that change several rows change all or n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -114,6 +115,16 @@ class ManifestIndex(Protocol):
 
     async def dangling(self) -> list[tuple[str, str, str]]:
         """(repository, manifest, target) where the target blob or child is missing."""
+        ...
+
+    async def reachable(
+        self, repository: str, tag_allowed: Callable[[str], bool]
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Manifests and blobs reached from the tags ``tag_allowed`` accepts.
+
+        Reach follows index children and referrers (manifests whose subject is reached),
+        to a bounded depth; blobs are those the reached manifests reference.
+        """
         ...
 
     async def all_digests(self) -> list[tuple[str, str]]:

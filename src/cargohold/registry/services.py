@@ -4,12 +4,56 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cargohold.auth.tokens import TokenIssuer, TokenVerifier
+from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.store import MetadataStore
+from cargohold.registry.access import AccessService
+from cargohold.registry.accounts import Authenticator
+from cargohold.registry.admin import AdminService
+from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
+from cargohold.registry.keyring import KeyRing
 from cargohold.registry.manifests import ManifestService
 from cargohold.registry.repositories import RepositoryService
 from cargohold.registry.uploads import UploadService
+from cargohold.settings import AuthSettings
 from cargohold.storage.base import BlobStore
+
+
+@dataclass(frozen=True, slots=True)
+class AuthServices:
+    accounts: AccountStore
+    access: AccessService
+    authenticator: Authenticator
+    keyring: KeyRing
+    issuer: TokenIssuer
+    verifier: TokenVerifier
+    audit: AuditTrail
+    admin: AdminService
+
+    @classmethod
+    def build(cls, accounts: AccountStore, meta: MetadataStore,
+              settings: AuthSettings) -> AuthServices:
+        from cargohold.auth.oidc import JwksCache  # noqa: PLC0415
+        import httpx  # noqa: PLC0415
+
+        audit = AuditTrail(accounts)
+        keyring = KeyRing(accounts, algorithm=settings.signing_algorithm,
+                          retention_hours=settings.key_retention_hours)
+        jwks = JwksCache(httpx.AsyncClient(timeout=10.0))
+        access = AccessService(accounts, meta, settings)
+        return cls(
+            accounts=accounts,
+            access=access,
+            authenticator=Authenticator(accounts, settings, audit, jwks),
+            keyring=keyring,
+            issuer=TokenIssuer(keyring.current, issuer=settings.issuer,
+                               service=settings.service, ttl=settings.token_ttl_seconds),
+            verifier=TokenVerifier(keyring.current, issuer=settings.issuer,
+                                   service=settings.service),
+            audit=audit,
+            admin=AdminService(accounts, access, audit),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +64,11 @@ class Services:
     uploads: UploadService
     manifests: ManifestService
     repositories: RepositoryService
+    auth: AuthServices
 
     @classmethod
-    def build(cls, meta: MetadataStore, store: BlobStore) -> Services:
+    def build(cls, meta: MetadataStore, store: BlobStore, accounts: AccountStore,
+              settings: AuthSettings) -> Services:
         return cls(
             meta=meta,
             store=store,
@@ -30,4 +76,12 @@ class Services:
             uploads=UploadService(meta, store),
             manifests=ManifestService(meta),
             repositories=RepositoryService(meta),
+            auth=AuthServices.build(accounts, meta, settings),
         )
+
+    async def start(self) -> None:
+        await self.auth.keyring.load()
+
+    async def close(self) -> None:
+        await self.auth.audit.close()
+        await self.meta.close()

@@ -7,7 +7,9 @@ import os
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
+from cargohold.api.access import authorize
 from cargohold.api.v2.common import path_digest, repository, services
+from cargohold.auth.policy import DELETE, PULL
 from cargohold.registry.blobs import Blob
 
 OCTET_STREAM = "application/octet-stream"
@@ -29,14 +31,20 @@ def _headers(blob: Blob) -> dict[str, str]:
 
 
 async def head_blob(request: Request) -> Response:
-    blob = await services(request).blobs.head(repository(request), path_digest(request))
+    repo, digest = repository(request), path_digest(request)
+    permit = await authorize(request, repo, PULL)
+    await permit.require_blob(request, digest)
+    blob = await services(request).blobs.head(repo, digest)
     headers = _headers(blob) | {"Content-Length": str(blob.size)}
     return Response(status_code=200, headers=headers, media_type=OCTET_STREAM)
 
 
 async def get_blob(request: Request) -> Response:
+    repo, digest = repository(request), path_digest(request)
+    permit = await authorize(request, repo, PULL)
+    await permit.require_blob(request, digest)
     svc = services(request).blobs
-    blob = await svc.get(repository(request), path_digest(request))
+    blob = await svc.get(repo, digest)
     if blob.redirect is not None:
         return RedirectResponse(blob.redirect, status_code=307, headers=_headers(blob))
     if blob.path is not None:
@@ -51,5 +59,7 @@ async def get_blob(request: Request) -> Response:
 
 
 async def delete_blob(request: Request) -> Response:
-    await services(request).blobs.delete(repository(request), path_digest(request))
+    repo = repository(request)
+    await authorize(request, repo, DELETE)
+    await services(request).blobs.delete(repo, path_digest(request))
     return Response(status_code=202)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.api.access import authorize
 from cargohold.api.v2.common import content_length, repository, services
+from cargohold.auth.policy import DELETE, PULL, PUSH
 from cargohold.oci.errors import ManifestTooLarge, ManifestUnknown
 from cargohold.oci.names import ManifestReferenceInvalid
 from cargohold.registry.manifests import ManifestRef, StoredManifest
@@ -30,7 +32,14 @@ def _headers(manifest: StoredManifest) -> dict[str, str]:
 async def get_manifest(request: Request) -> Response:
     # The stored bytes are served as pushed, with the media type they were pushed as:
     # the digest clients verify is over exactly these bytes, so nothing is converted.
-    manifest = await services(request).manifests.get(repository(request), _reference(request))
+    repo, ref = repository(request), _reference(request)
+    permit = await authorize(request, repo, PULL)
+    if ref.tag is not None:
+        permit.require_tag(request, ref.tag.value)
+    else:
+        assert ref.digest is not None  # noqa: S101 - a reference is a tag or a digest
+        await permit.require_manifest(request, ref.digest)
+    manifest = await services(request).manifests.get(repo, ref)
     return Response(manifest.content, headers=_headers(manifest), media_type=manifest.media_type)
 
 
@@ -49,6 +58,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def put_manifest(request: Request) -> Response:
     repo = repository(request)
     ref = _reference(request, write=True)
+    permit = await authorize(request, repo, PUSH)
+    if ref.tag is not None:
+        permit.require_tag(request, ref.tag.value)
     limit = request.app.state.settings.registry.max_manifest_bytes
     body = await _read_body(request, limit)
     stored = await services(request).manifests.put(
@@ -64,5 +76,7 @@ async def put_manifest(request: Request) -> Response:
 
 
 async def delete_manifest(request: Request) -> Response:
-    await services(request).manifests.delete(repository(request), _reference(request))
+    repo = repository(request)
+    await authorize(request, repo, DELETE)
+    await services(request).manifests.delete(repo, _reference(request))
     return Response(status_code=202)

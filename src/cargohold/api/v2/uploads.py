@@ -5,9 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.api.access import authenticate, authorize
 from cargohold.api.v2.common import content_length, repository, services
 from cargohold.oci.digest import Digest
-from cargohold.oci.errors import BlobUploadInvalid, DigestInvalid
+from cargohold.auth.policy import PULL, PUSH
+from cargohold.oci.errors import BlobUploadInvalid, Denied, DigestInvalid, Unauthorized
 from cargohold.oci.names import RepositoryName
 from cargohold.oci.ranges import parse_content_range, upload_range
 
@@ -43,15 +45,13 @@ def _query_digest(request: Request) -> Digest | None:
 async def start_upload(request: Request) -> Response:
     """POST: mount, single-request upload, or open a session (spec.md, "Pushing blobs")."""
     repo = repository(request)
+    await authorize(request, repo, PUSH)
     svc = services(request)
     mount = request.query_params.get("mount")
     if mount is not None:
-        source = request.query_params.get("from")
-        mounted = await svc.blobs.mount(
-            repo, Digest.parse(mount), RepositoryName.parse(source) if source else None
-        )
+        mounted = await _mount(request, repo, Digest.parse(mount))
         if mounted is not None:
-            return _created(repo, mounted.digest)
+            return _created(repo, mounted)
     digest = _query_digest(request)
     record = await svc.uploads.start(repo)
     if digest is None:
@@ -62,14 +62,36 @@ async def start_upload(request: Request) -> Response:
     return _created(repo, digest)
 
 
+async def _mount(request: Request, repo: RepositoryName, digest: Digest) -> Digest | None:
+    """Mount if the caller may read the source; otherwise fall back to an upload."""
+    source_name = request.query_params.get("from")
+    source = RepositoryName.parse(source_name) if source_name else None
+    if source is not None:
+        try:
+            permit = await authorize(request, source, PULL)
+            await permit.require_blob(request, digest)
+        except (Unauthorized, Denied):
+            return None
+    elif request.app.state.settings.auth.mode != "none":
+        # Without "from", only content this repository's readers could see anyway: the
+        # caller must be able to pull it from somewhere, which only an admin can assert.
+        token = await authenticate(request)
+        if token is None or not token.principal.is_admin:
+            return None
+    mounted = await services(request).blobs.mount(repo, digest, source)
+    return mounted.digest if mounted else None
+
+
 async def upload_status(request: Request) -> Response:
     repo = repository(request)
+    await authorize(request, repo, PUSH)
     record = await services(request).uploads.status(repo, request.path_params["upload"])
     return _progress(repo, record.id, record.size, 204)
 
 
 async def patch_upload(request: Request) -> Response:
     repo = repository(request)
+    await authorize(request, repo, PUSH)
     upload_id = request.path_params["upload"]
     header = request.headers.get("content-range")
     size = await services(request).uploads.append(
@@ -84,6 +106,7 @@ async def patch_upload(request: Request) -> Response:
 
 async def finish_upload(request: Request) -> Response:
     repo = repository(request)
+    await authorize(request, repo, PUSH)
     digest = _query_digest(request)
     if digest is None:
         raise DigestInvalid("the digest query parameter is required to finish an upload")
@@ -97,5 +120,7 @@ async def finish_upload(request: Request) -> Response:
 
 
 async def cancel_upload(request: Request) -> Response:
-    await services(request).uploads.cancel(repository(request), request.path_params["upload"])
+    repo = repository(request)
+    await authorize(request, repo, PUSH)
+    await services(request).uploads.cancel(repo, request.path_params["upload"])
     return Response(status_code=204)

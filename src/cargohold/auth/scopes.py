@@ -1,0 +1,99 @@
+"""Docker token-auth scopes and challenges (distribution ``docs/spec/auth/scope.md``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+REPOSITORY = "repository"
+REGISTRY = "registry"
+CATALOG = "catalog"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A requested resource scope: ``repository:library/alpine:pull,push``."""
+
+    type: str
+    name: str
+    actions: frozenset[str]
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.name}:{','.join(sorted(self.actions))}"
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """A granted access entry, as carried in a token's ``access`` claim.
+
+    ``tags`` limits which tags (glob patterns), and the content they reach, the holder
+    may use in the repository; ``None`` means no limit.
+    """
+
+    type: str
+    name: str
+    actions: tuple[str, ...]
+    tags: tuple[str, ...] | None = None
+
+    def to_claim(self) -> dict[str, Any]:
+        claim: dict[str, Any] = {"type": self.type, "name": self.name,
+                                 "actions": list(self.actions)}
+        if self.tags is not None:
+            claim["tags"] = list(self.tags)
+        return claim
+
+    @classmethod
+    def from_claim(cls, claim: Any) -> Access | None:
+        """Read one ``access`` entry; ``None`` if it is malformed."""
+        if not isinstance(claim, dict):
+            return None
+        kind, name, actions = claim.get("type"), claim.get("name"), claim.get("actions")
+        tags = claim.get("tags")
+        if not isinstance(kind, str) or not isinstance(name, str):
+            return None
+        if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+            return None
+        if tags is not None and (
+            not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)
+        ):
+            return None
+        return cls(kind, name, tuple(actions), tuple(tags) if tags is not None else None)
+
+
+def parse_scope(text: str) -> Scope | None:
+    """Parse one scope; ``None`` when malformed (such scopes are ignored, not errors)."""
+    kind, sep, rest = text.partition(":")
+    name, sep2, actions = rest.rpartition(":")
+    if not sep or not sep2 or not kind or not name:
+        return None
+    wanted = frozenset(a for a in actions.split(",") if a)
+    if not wanted:
+        return None
+    return Scope(kind, name, wanted)
+
+
+def parse_scopes(values: list[str]) -> list[Scope]:
+    """Parse ``scope`` parameters; each may hold several scopes separated by spaces."""
+    scopes = []
+    for value in values:
+        for part in value.split():
+            scope = parse_scope(part)
+            if scope is not None:
+                scopes.append(scope)
+    return scopes
+
+
+def repository_scope(name: str, actions: tuple[str, ...]) -> str:
+    return f"{REPOSITORY}:{name}:{','.join(actions)}"
+
+
+def challenge(
+    realm: str, service: str, *, scope: str | None = None, error: str | None = None
+) -> str:
+    """The ``WWW-Authenticate`` value telling a client where to get a token."""
+    parts = [f'realm="{realm}"', f'service="{service}"']
+    if scope:
+        parts.append(f'scope="{scope}"')
+    if error:
+        parts.append(f'error="{error}"')
+    return "Bearer " + ",".join(parts)

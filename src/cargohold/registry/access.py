@@ -1,0 +1,129 @@
+"""``AccessService``: what a principal may do, as data-driven decisions and content views.
+
+It feeds the pure ``auth.policy.decide`` with grants and repository settings from the
+account store, checks that a token's principal still exists (revocation), and computes
+the content a tag-limited caller may reach (the starter tags of a public repository, or
+an entitlement limited to some tags).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from cargohold.auth import policy
+from cargohold.auth.policy import Grant, Principal, RepositoryPolicy
+from cargohold.auth.scopes import CATALOG, REGISTRY, REPOSITORY, Access, Scope
+from cargohold.metadata.accounts import AccountStore
+from cargohold.metadata.store import MetadataStore
+from cargohold.oci.errors import NameInvalid
+from cargohold.oci.names import RepositoryName
+from cargohold.settings import AuthSettings
+
+# Seconds a computed tag reach is reused; a retag shows within this delay.
+CONTENT_VIEW_TTL = 2.0
+
+
+class AccessService:
+    def __init__(self, accounts: AccountStore, meta: MetadataStore,
+                 settings: AuthSettings) -> None:
+        self._accounts = accounts
+        self._meta = meta
+        self._settings = settings
+        self._active: dict[str, tuple[bool, float]] = {}
+        self._views: dict[tuple[str, tuple[str, ...]],
+                          tuple[frozenset[str], frozenset[str], float]] = {}
+
+    async def repository_policy(self, name: str) -> RepositoryPolicy:
+        record = await self._accounts.repository_settings.get(name)
+        visibility = record.visibility if record else self._settings.default_visibility
+        starter = (record.starter_tags if record and record.starter_tags is not None
+                   else self._settings.starter_tags)
+        return RepositoryPolicy(name, visibility == "public", starter)
+
+    async def grants(self, principal: Principal) -> list[Grant]:
+        if principal.anonymous:
+            return []
+        records = await self._accounts.grants.for_principal(principal.subject)
+        return [Grant(r.repository, r.role, r.tags) for r in records]
+
+    async def grant(self, principal: Principal, scopes: Iterable[Scope]) -> list[Access]:
+        """The access entries a token for ``scopes`` carries (nothing asked, nothing given)."""
+        grants = await self.grants(principal)
+        granted: list[Access] = []
+        for scope in scopes:
+            if scope.type == REGISTRY and scope.name == CATALOG:
+                granted.append(Access(REGISTRY, CATALOG, ("*",)))
+                continue
+            if scope.type != REPOSITORY:
+                continue
+            try:
+                name = RepositoryName.parse(scope.name).value
+            except NameInvalid:
+                continue
+            decision = policy.decide(
+                principal, grants, await self.repository_policy(name), scope.actions
+            )
+            if not decision.empty:
+                granted.append(Access(REPOSITORY, name, tuple(sorted(decision.actions)),
+                                      decision.tags))
+        return granted
+
+    async def pullable(self, principal: Principal, names: list[str]) -> list[str]:
+        """Those of ``names`` the principal may pull from (catalog filtering)."""
+        if principal.is_admin:
+            return names
+        grants = await self.grants(principal)
+        wanted = frozenset({policy.PULL})
+        return [
+            name for name in names
+            if not policy.decide(principal, grants, await self.repository_policy(name),
+                                 wanted).empty
+        ]
+
+    async def is_active(self, principal: Principal) -> bool:
+        """Whether the principal behind a token still exists and is not revoked."""
+        if principal.anonymous:
+            return True
+        now = time.monotonic()
+        cached = self._active.get(principal.subject)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        active = await self._lookup_active(principal.subject)
+        self._active[principal.subject] = (active, now + self._settings.revocation_check_seconds)
+        if len(self._active) > 50_000:
+            self._active.clear()
+        return active
+
+    def forget(self, subject: str) -> None:
+        """Drop a cached answer at once (this process made the change)."""
+        self._active.pop(subject, None)
+
+    async def _lookup_active(self, subject: str) -> bool:
+        kind, _, name = subject.partition(":")
+        if kind == "user":
+            user = await self._accounts.users.get(name)
+            return user is not None and not user.disabled
+        if kind == "token":
+            token = await self._accounts.pull_tokens.get(name)
+            return (token is not None and token.revoked_at is None
+                    and (token.expires_at is None or token.expires_at > time.time()))
+        if kind == "oidc":
+            return await self._accounts.oidc.get(name) is not None
+        return False
+
+    async def content_view(self, repository: str,
+                           tags: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+        """Manifests and blobs reachable from the tags matching ``tags``."""
+        key = (repository, tags)
+        now = time.monotonic()
+        cached = self._views.get(key)
+        if cached is not None and cached[2] > now:
+            return cached[0], cached[1]
+        manifests, blobs = await self._meta.manifests.reachable(
+            repository, lambda tag: policy.tag_allowed(tag, tags)
+        )
+        self._views[key] = (manifests, blobs, now + CONTENT_VIEW_TTL)
+        if len(self._views) > 10_000:
+            self._views.clear()
+        return manifests, blobs

@@ -1,0 +1,48 @@
+"""Helpers for tests of token auth: obtaining tokens and acting as a user."""
+
+from __future__ import annotations
+
+import httpx
+
+from cargohold.auth.policy import Principal
+from cargohold.registry.services import Services
+
+ADMIN = ("root", "root-password-123")
+ROOT = Principal("user", "user:root", is_admin=True)
+
+
+def services_of(client: httpx.AsyncClient) -> Services:
+    return client._transport.app.state.services  # type: ignore[attr-defined,no-any-return]
+
+
+async def token(
+    client: httpx.AsyncClient, *scopes: str, auth: tuple[str, str] | None = None,
+    service: str = "cargohold",
+) -> str:
+    response = await client.get(
+        "/token", params={"service": service, "scope": list(scopes)}, auth=auth
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["token"])
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+async def as_user(
+    client: httpx.AsyncClient, repo: str, actions: str = "pull",
+    auth: tuple[str, str] | None = None,
+) -> dict[str, str]:
+    """Headers carrying a token for ``repository:<repo>:<actions>`` (anonymous if no auth)."""
+    return bearer(await token(client, f"repository:{repo}:{actions}", auth=auth))
+
+
+async def token_auth_client(make_client) -> httpx.AsyncClient:  # noqa: ANN001
+    """A client of an in-process registry with token auth and the admin ``ADMIN``."""
+    from cargohold.registry.bootstrap import bootstrap  # noqa: PLC0415
+    from cargohold.settings import AdminSettings  # noqa: PLC0415
+
+    client = await make_client(auth={"mode": "token"})
+    await bootstrap(services_of(client), AdminSettings(user=ADMIN[0], password=ADMIN[1]))
+    return client
