@@ -281,8 +281,9 @@ async def verify_id_token(
 ) -> OidcIdentity:
     """Verify ``token`` and return the first identity it matches.
 
-    The unverified ``iss`` only selects candidate identities (and so which issuer's
-    keys may verify the token); nothing else is read before the signature is checked.
+    Before the signature is checked, only the header (``alg``, ``kid``) and the
+    unverified ``iss`` are read: ``iss`` merely selects candidate identities, and so
+    which issuer's keys may verify the token.
 
     Args:
         token: the compact JWS the CI job presented.
