@@ -1,0 +1,1 @@
+"""Contract tier: one suite per Protocol, run over every implementation."""

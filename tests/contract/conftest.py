@@ -1,0 +1,85 @@
+"""Fixtures for the contract tier: every implementation of each Protocol.
+
+``blob_store`` runs each test over ``MemoryBlobStore`` and ``FilesystemBlobStore``;
+``metadata_store`` over SQLite in ``tmp_path`` and, when
+``CARGOHOLD_TEST_POSTGRES_URL`` names a throwaway PostgreSQL database, over PostgreSQL
+(skipped with its reason otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+import sqlalchemy as sa
+
+from cargohold.metadata.database import Database
+from cargohold.metadata.migrate import upgrade
+from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.storage.filesystem import FilesystemBlobStore
+from cargohold.storage.memory import MemoryBlobStore
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from cargohold.storage.base import BlobStore
+
+POSTGRES_URL_VARIABLE = "CARGOHOLD_TEST_POSTGRES_URL"
+# Read at collection: the autouse ``_clean_environ`` of tests/conftest.py removes every
+# CARGOHOLD_* variable before any fixture of a test runs.
+POSTGRES_URL = os.environ.get(POSTGRES_URL_VARIABLE)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # Database.write needs the asyncio loop (its executor), whatever the root says.
+    return "asyncio"
+
+
+@pytest.fixture
+def store_root(tmp_path: Path) -> Path:
+    """Where a filesystem store keeps its files; its parent must stay untouched."""
+    return tmp_path / "root"
+
+
+@pytest.fixture(params=["memory", "filesystem"])
+def blob_store(request: pytest.FixtureRequest, store_root: Path) -> BlobStore:
+    if request.param == "memory":
+        return MemoryBlobStore()
+    return FilesystemBlobStore(store_root, io_threads=2)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'metadata.db'}"
+    if not POSTGRES_URL:
+        pytest.skip(
+            f"{POSTGRES_URL_VARIABLE} is not set (a throwaway PostgreSQL database)"
+        )
+    return POSTGRES_URL
+
+
+def _reset(db: Database) -> None:
+    """Empty the database: each test migrates a fresh schema (tables, functions)."""
+
+    def drop(conn: sa.Connection) -> None:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+
+    db.run_sync(drop)
+
+
+@pytest.fixture
+async def metadata_store(database_url: str) -> AsyncIterator[SqlMetadataStore]:
+    db = Database(database_url)
+    if not db.is_sqlite:
+        _reset(db)
+    upgrade(db)
+    store = SqlMetadataStore(db)
+    try:
+        yield store
+    finally:
+        await store.close()

@@ -1,0 +1,1 @@
+"""Unit tier: pure code and in-process fakes, no sockets."""

@@ -1,0 +1,1 @@
+"""Unit tests for ``cargohold.oci`` (100% branch coverage)."""
