@@ -71,7 +71,7 @@ class LogSettings:
 class AuthSettings:
     # "token": Docker token auth (the default). "none": everyone may do everything;
     # only for a throwaway local registry, and the server warns loudly at start.
-    mode: Literal["token", "none"] = "none"  # FLIP-BEFORE-COMMIT: token
+    mode: Literal["token", "none"] = "token"
     # The token "service" (audience) and issuer; clients echo the service back.
     service: str = "cargohold"
     issuer: str = "cargohold"

@@ -60,7 +60,10 @@ def registry(
     interop_target: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RegistryServer]:
     workdir = tmp_path_factory.mktemp("registry")
-    server = RegistryServer(interop_target, workdir)
+    # The protocol suites test the registry core: authentication is off here and on
+    # in ``secure_registry`` (the access-tier suites).
+    server = RegistryServer(interop_target, workdir,
+                            settings={"CARGOHOLD_AUTH_MODE": "none"})
     try:
         server.start()
         yield server
@@ -150,3 +153,38 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]
     finally:
         daemon.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+ADMIN_USER, ADMIN_PASSWORD = "root", "interop-admin-password"
+
+
+@pytest.fixture(scope="session")
+def secure_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """cargohold with token auth on (its default) and a known first administrator."""
+    workdir = tmp_path_factory.mktemp("secure-registry")
+    server = RegistryServer(
+        "cargohold",
+        workdir,
+        settings={
+            "CARGOHOLD_AUTH_MODE": "token",
+            "CARGOHOLD_ADMIN_USER": ADMIN_USER,
+            "CARGOHOLD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        },
+    )
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def secure_env(
+    secure_registry: RegistryServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ContainersEnv]:
+    root = tmp_path_factory.mktemp("secure-containers")
+    env = ContainersEnv(root, secure_registry.host)
+    env.write()
+    yield env
+    shutil.rmtree(root, ignore_errors=True)

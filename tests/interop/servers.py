@@ -129,6 +129,8 @@ class RegistryServer:
     workdir: Path
     port: int = field(default_factory=free_port)
     process: Process | None = None
+    # Settings for cargohold, as CARGOHOLD_* variables (e.g. the auth mode).
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def host(self) -> str:
@@ -138,6 +140,10 @@ class RegistryServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / "data"
 
     def argv(self) -> list[str]:
         data_dir = self.workdir / "data"
@@ -163,12 +169,15 @@ class RegistryServer:
 
     def _answers(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/v2/", timeout=2.0).status_code == 200
+            # 401: token auth is on, and the registry is answering.
+            return httpx.get(f"{self.url}/v2/", timeout=2.0).status_code in (200, 401)
         except httpx.HTTPError:
             return False
 
     def start(self) -> None:
-        self.process = Process(self.argv(), self.workdir / "server.log")
+        self.process = Process(
+            self.argv(), self.workdir / "server.log", env=_clean_environ() | self.settings
+        )
         self.process.start()
         wait_until(self.process, self._answers, f"{self.target} registry")
 
