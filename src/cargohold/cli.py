@@ -264,3 +264,10 @@ def _add_credential_commands() -> None:
 
 
 _add_credential_commands()
+
+
+# The admin groups (users, orgs, members, grants, tokens, oidc, repos, audit).
+from cargohold.cli_admin import GROUPS as ADMIN_GROUPS  # noqa: E402
+
+for _group in ADMIN_GROUPS:
+    main.add_command(_group)

@@ -20,6 +20,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 ENV_PREFIX = "CARGOHOLD_"
 DEFAULT_DATA_DIR = Path("cargohold-data")
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 class SettingsError(ValueError):
@@ -149,13 +150,19 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
             allowed = ", ".join(map(str, get_args(kind)))
             raise SettingsError(f"{name}: {value!r} is not one of {allowed}")
         return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _BOOLEANS:
+            return _BOOLEANS[value.lower()]
+        raise SettingsError(f"{name}: {value!r} is not a boolean")
+    if kind in (int, float) and isinstance(value, bool):
+        raise SettingsError(f"{name}: expected a number, got {value!r}")
+    if kind is int and isinstance(value, float):
+        raise SettingsError(f"{name}: expected a whole number, got {value!r}")
+    if kind in (str, Path) and not isinstance(value, str | Path):
+        raise SettingsError(f"{name}: expected a string, got {value!r}")
     try:
-        if kind is bool and isinstance(value, str):
-            if value.lower() not in {"1", "0", "true", "false", "yes", "no"}:
-                raise SettingsError(f"{name}: {value!r} is not a boolean")
-            return value.lower() in {"1", "true", "yes"}
-        if kind in (int, float) and isinstance(value, bool):
-            raise SettingsError(f"{name}: expected a number, got {value!r}")
         return kind(value)
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"{name}: {value!r} is not a valid {kind.__name__}") from exc
@@ -209,7 +216,7 @@ def load(
     if path is not None:
         try:
             tree = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise SettingsError(f"cannot read {path}: {exc}") from exc
     tree = _merge(tree, _environment(environ or {}))
     tree = _merge(tree, overrides or {})
@@ -222,5 +229,5 @@ def load(
     unknown = set(tree) - {"data_dir"}
     if unknown:
         raise SettingsError(f"unknown setting {sorted(unknown)[0]}")
-    data_dir = Path(tree.get("data_dir", DEFAULT_DATA_DIR))
+    data_dir = _coerce("data_dir", Path, tree.get("data_dir", DEFAULT_DATA_DIR))
     return Settings(data_dir=data_dir, **sections)

@@ -146,11 +146,6 @@ async def test_upload_ids_have_the_service_shape(
         await store.begin_upload(upload_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="filesystem.py: _UPLOAD_ID uses `$`, which also matches before a trailing"
-    " newline, so an id with a newline creates an upload file",
-)
 async def test_an_upload_id_with_a_trailing_newline_is_refused(
     store: FilesystemBlobStore,
 ) -> None:
@@ -171,12 +166,6 @@ async def test_stray_files_are_not_listed(
     assert [u async for u in store.iter_uploads()] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotADirectoryError,
-    reason="filesystem.py iter_digests: a file directly under blobs/<algorithm>/ is"
-    " iterated as a prefix directory (NotADirectoryError)",
-)
 async def test_a_stray_file_beside_the_prefixes_is_not_listed(
     store: FilesystemBlobStore, root: Path
 ) -> None:

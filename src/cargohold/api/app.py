@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 
 from cargohold import settings as settings_module
 from cargohold.api import errors
+from cargohold.api.management import routes as management_routes
 from cargohold.api.middleware import RegistryHeaders
 from cargohold.api.token import routes as token_routes
 from cargohold.api.v2.routes import routes
@@ -87,7 +88,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
                 await svc.close()
 
     app = Starlette(
-        routes=[*token_routes, *routes],
+        routes=[*token_routes, *management_routes, *routes],
         middleware=[Middleware(RegistryHeaders, access_log=settings.log.access)],
         exception_handlers={
             RegistryError: errors.registry_error,

@@ -10,7 +10,15 @@ from sqlalchemy.engine import Connection
 
 from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database, insert_ignore
-from cargohold.metadata.store import ManifestRecord, Reference, UploadRecord
+from cargohold.metadata.store import (
+    BlobIndex,
+    ManifestIndex,
+    ManifestRecord,
+    Reference,
+    RepositoryIndex,
+    UploadIndex,
+    UploadRecord,
+)
 
 # How many levels of index children and referrers a tag's reach follows.
 _MAX_DEPTH = 8
@@ -380,10 +388,10 @@ class SqlMetadataStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.blobs = SqlBlobIndex(db)
-        self.uploads = SqlUploadIndex(db)
-        self.manifests = SqlManifestIndex(db)
-        self.repositories = SqlRepositoryIndex(db)
+        self.blobs: BlobIndex = SqlBlobIndex(db)
+        self.uploads: UploadIndex = SqlUploadIndex(db)
+        self.manifests: ManifestIndex = SqlManifestIndex(db)
+        self.repositories: RepositoryIndex = SqlRepositoryIndex(db)
 
     async def close(self) -> None:
         await self.db.close()

@@ -12,6 +12,15 @@ from sqlalchemy.engine import Connection
 from cargohold.metadata import schema as t
 from cargohold.metadata.accounts import (
     AuditEvent,
+    AuditLog,
+    GrantIndex,
+    KeyIndex,
+    OidcIdentityIndex,
+    OrganizationIndex,
+    PullTokenIndex,
+    RefreshTokenIndex,
+    RepositorySettingsIndex,
+    UserIndex,
     GrantRecord,
     KeyRecord,
     OidcIdentityRecord,
@@ -321,12 +330,12 @@ class SqlAuditLog(_Index):
 
 class SqlAccountStore:
     def __init__(self, db: Database) -> None:
-        self.users = SqlUserIndex(db)
-        self.organizations = SqlOrganizationIndex(db)
-        self.grants = SqlGrantIndex(db)
-        self.pull_tokens = SqlPullTokenIndex(db)
-        self.oidc = SqlOidcIdentityIndex(db)
-        self.repository_settings = SqlRepositorySettingsIndex(db)
-        self.keys = SqlKeyIndex(db)
-        self.refresh_tokens = SqlRefreshTokenIndex(db)
-        self.audit = SqlAuditLog(db)
+        self.users: UserIndex = SqlUserIndex(db)
+        self.organizations: OrganizationIndex = SqlOrganizationIndex(db)
+        self.grants: GrantIndex = SqlGrantIndex(db)
+        self.pull_tokens: PullTokenIndex = SqlPullTokenIndex(db)
+        self.oidc: OidcIdentityIndex = SqlOidcIdentityIndex(db)
+        self.repository_settings: RepositorySettingsIndex = SqlRepositorySettingsIndex(db)
+        self.keys: KeyIndex = SqlKeyIndex(db)
+        self.refresh_tokens: RefreshTokenIndex = SqlRefreshTokenIndex(db)
+        self.audit: AuditLog = SqlAuditLog(db)

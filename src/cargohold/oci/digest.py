@@ -29,7 +29,7 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> Digest:
         """Parse ``text``; raise ``DigestInvalid`` unless it is sha256 or sha512 hex."""
-        if not _GRAMMAR.match(text):
+        if not _GRAMMAR.fullmatch(text):
             raise DigestInvalid(f"malformed digest: {text[:200]!r}")
         algorithm, _, encoded = text.partition(":")
         length = _ALGORITHMS.get(algorithm)

@@ -25,7 +25,7 @@ class RepositoryName:
     def parse(cls, text: str) -> RepositoryName:
         if len(text) > MAX_NAME_LENGTH:
             raise NameInvalid(f"repository name longer than {MAX_NAME_LENGTH} characters")
-        if not _NAME.match(text):
+        if not _NAME.fullmatch(text):
             raise NameInvalid(f"invalid repository name: {text[:MAX_NAME_LENGTH]!r}")
         return cls(text)
 
@@ -46,7 +46,7 @@ class Tag:
 
     @classmethod
     def parse(cls, text: str) -> Tag:
-        if not _TAG.match(text):
+        if not _TAG.fullmatch(text):
             raise ManifestReferenceInvalid(text)
         return cls(text)
 
@@ -55,7 +55,7 @@ class Tag:
 
 
 def is_tag(text: str) -> bool:
-    return bool(_TAG.match(text))
+    return bool(_TAG.fullmatch(text))
 
 
 class ManifestReferenceInvalid(ManifestInvalid):
@@ -73,6 +73,6 @@ def page_size(text: str | None, *, maximum: int) -> int | None:
     """
     if text is None or text == "":
         return None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise PaginationInvalid(f"n must be a non-negative integer, got {text[:40]!r}")
     return min(int(text), maximum)

@@ -15,7 +15,7 @@ def parse_content_range(value: str) -> tuple[int, int]:
     Raises ``RangeInvalid`` (416) for anything else, as the spec asks for chunks that
     cannot be applied.
     """
-    match = _CONTENT_RANGE.match(value.strip())
+    match = _CONTENT_RANGE.fullmatch(value.strip())
     if not match:
         raise RangeInvalid(f"malformed Content-Range: {value[:100]!r}")
     start, end = int(match.group(1)), int(match.group(2))

@@ -68,7 +68,7 @@ class FilesystemBlobStore:
         return self._blobs / digest.algorithm / digest.hex[:2] / digest.hex
 
     def _upload_path(self, upload_id: str) -> Path:
-        if not _UPLOAD_ID.match(upload_id):
+        if not _UPLOAD_ID.fullmatch(upload_id):
             raise BlobNotFound(upload_id)
         return self._uploads / upload_id
 
@@ -184,6 +184,8 @@ class FilesystemBlobStore:
             if not base.is_dir():
                 continue
             for prefix in sorted(base.iterdir()):
+                if not prefix.is_dir():
+                    continue  # a stray file is not a prefix directory
                 for path in sorted(prefix.iterdir()):
                     try:
                         digest = Digest.parse(f"{algorithm}:{path.name}")
@@ -194,6 +196,6 @@ class FilesystemBlobStore:
 
     async def iter_uploads(self) -> AsyncIterator[tuple[str, float]]:
         for path in sorted(self._uploads.iterdir()):
-            if _UPLOAD_ID.match(path.name):
+            if _UPLOAD_ID.fullmatch(path.name):
                 with contextlib.suppress(OSError):
                     yield path.name, path.stat().st_mtime

@@ -50,7 +50,7 @@ def test_parse_accepts_registered_algorithms(
         (f"sha256:{'a' * 65}", "malformed sha256 digest"),
         (f"sha256:{'g' * 64}", "malformed sha256 digest"),
         (f"sha256:{'a' * 62}==", "malformed sha256 digest"),
-        (f"sha256:{HEX64}\n", "malformed sha256 digest"),
+        (f"sha256:{HEX64}\n", "malformed digest"),
         (f"sha512:{HEX64}", "malformed sha512 digest"),
         (f"sha512:{'F' * 128}", "malformed sha512 digest"),
         (f"sha384:{'a' * 96}", "unsupported digest algorithm"),

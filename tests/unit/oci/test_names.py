@@ -87,10 +87,6 @@ def test_repository_name_too_long(name: str) -> None:
         RepositoryName.parse(name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="names.py: _NAME uses `$`, which also matches before a trailing newline",
-)
 def test_repository_name_rejects_trailing_newline() -> None:
     with pytest.raises(NameInvalid):
         RepositoryName.parse("library/alpine\n")
@@ -153,11 +149,6 @@ def test_tag_error_detail_is_truncated() -> None:
     assert len(caught.value.detail) < 250
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="names.py: _TAG uses `$`, which also matches before a trailing newline",
-)
 def test_tag_rejects_trailing_newline() -> None:
     assert not is_tag("latest\n")
 
@@ -185,11 +176,6 @@ def test_page_size_rejects(text: str) -> None:
         page_size(text, maximum=100)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="names.py page_size: str.isdigit() accepts '²', which int() rejects",
-)
 def test_page_size_rejects_unicode_digits() -> None:
     with pytest.raises(PaginationInvalid):
         page_size("²", maximum=100)

@@ -1,0 +1,329 @@
+"""The OpenAPI 3.1 description of the management API (``/api/v1/openapi.json``).
+
+Hand-written, and kept true by tests: every route is described here and every operation
+described here is a route (matched by ``operationId``, the handler's name), and answers
+are checked against these schemas.
+"""
+
+from __future__ import annotations
+
+from cargohold.api.management.body import MAX_BODY
+from cargohold.api.management.schemas import JSON, SCHEMAS, list_of, ref
+
+_ERRORS = {
+    "400": "invalid request: malformed body, wrong type or value",
+    "401": "no or wrong credentials (answered with a Basic challenge)",
+    "403": "not allowed to this caller, or auth mode is none",
+    "404": "no such object",
+    "409": "already exists",
+    "413": f"body larger than {MAX_BODY} bytes",
+    "415": "body not sent as application/json",
+    "429": "too many failed logins",
+}
+_READ_ERRORS = ("400", "401", "403", "404", "429")
+_WRITE_ERRORS = ("400", "401", "403", "404", "413", "415", "429")
+
+
+def _path_param(name: str, description: str) -> JSON:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "integer"} if name == "grant_id" else {"type": "string"},
+    }
+
+
+def _op(
+    operation_id: str,
+    summary: str,
+    *,
+    success: str,
+    result: JSON | None = None,
+    body: str | None = None,
+    params: tuple[JSON, ...] = (),
+    errors: tuple[str, ...] = _READ_ERRORS,
+) -> JSON:
+    answer: JSON = {"description": summary}
+    if result is not None:
+        answer["content"] = {"application/json": {"schema": result}}
+    operation: JSON = {
+        "operationId": operation_id,
+        "summary": summary,
+        "responses": {success: answer}
+        | {code: {"$ref": f"#/components/responses/E{code}"} for code in errors},
+    }
+    if params:
+        operation["parameters"] = list(params)
+    if body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": ref(body)}},
+        }
+    return operation
+
+
+_ORG = _path_param("org", "organization name")
+_USER = _path_param("user", "user name")
+_W = _WRITE_ERRORS
+_W409 = (*_WRITE_ERRORS, "409")
+
+
+def _paths() -> dict[str, JSON]:
+    return {
+        "/openapi.json": {
+            "get": {
+                **_op(
+                    "openapi",
+                    "this document",
+                    success="200",
+                    result={"type": "object"},
+                    errors=(),
+                ),
+                "security": [],
+            }
+        },
+        "/orgs": {
+            "get": _op(
+                "list_organizations",
+                "organizations (an admin sees all, others those they hold a role in)",
+                success="200",
+                result=list_of("Named"),
+            ),
+            "post": _op(
+                "create_organization",
+                "create an organization (admin)",
+                success="201",
+                result=ref("Named"),
+                body="Named",
+                errors=_W409,
+            ),
+        },
+        "/orgs/{org}": {
+            "delete": _op(
+                "delete_organization",
+                "delete an organization, its grants and tokens (admin)",
+                success="204",
+                params=(_ORG,),
+            )
+        },
+        "/orgs/{org}/members/{user}": {
+            "put": _op(
+                "set_member",
+                "set a user's role on every repository of the organization (owner)",
+                success="200",
+                result=ref("Grant"),
+                body="Membership",
+                params=(_ORG, _USER),
+                errors=_W,
+            ),
+            "delete": _op(
+                "remove_member",
+                "remove a user's roles in the organization (owner)",
+                success="204",
+                params=(_ORG, _USER),
+            ),
+        },
+        "/orgs/{org}/grants": {
+            "get": _op(
+                "list_grants",
+                "entitlements in the organization (owner)",
+                success="200",
+                result=list_of("Grant"),
+                params=(_ORG,),
+            ),
+            "post": _op(
+                "add_grant",
+                "add an entitlement (owner)",
+                success="201",
+                result=ref("Grant"),
+                body="NewGrant",
+                params=(_ORG,),
+                errors=_W,
+            ),
+        },
+        "/orgs/{org}/grants/{grant_id}": {
+            "delete": _op(
+                "remove_grant",
+                "remove an entitlement (owner)",
+                success="204",
+                params=(_ORG, _path_param("grant_id", "grant id")),
+            )
+        },
+        "/orgs/{org}/tokens": {
+            "get": _op(
+                "list_tokens",
+                "pull tokens of the organization, without secrets (owner)",
+                success="200",
+                result=list_of("PullToken"),
+                params=(_ORG,),
+            ),
+            "post": _op(
+                "create_token",
+                "create a pull token; the answer is the only time "
+                "its secret is shown (owner)",
+                success="201",
+                result=ref("CreatedPullToken"),
+                body="NewPullToken",
+                params=(_ORG,),
+                errors=_W,
+            ),
+        },
+        "/orgs/{org}/tokens/{token_id}": {
+            "delete": _op(
+                "revoke_token",
+                "revoke a pull token (owner)",
+                success="204",
+                params=(_ORG, _path_param("token_id", "pull token id")),
+            )
+        },
+        "/users": {
+            "get": _op(
+                "list_users", "users (admin)", success="200", result=list_of("User")
+            ),
+            "post": _op(
+                "create_user",
+                "create a user (admin)",
+                success="201",
+                result=ref("UserCreated"),
+                body="NewUser",
+                errors=_W409,
+            ),
+        },
+        "/users/{user}": {
+            "delete": _op(
+                "delete_user",
+                "delete a user and their roles (admin)",
+                success="204",
+                params=(_USER,),
+            )
+        },
+        "/users/{user}/password": {
+            "put": _op(
+                "set_password",
+                "set a password (admin, or the user themself); ends the "
+                "user's refresh tokens",
+                success="204",
+                body="Password",
+                params=(_USER,),
+                errors=_W,
+            )
+        },
+        "/oidc-identities": {
+            "get": _op(
+                "list_identities",
+                "CI identities (admin)",
+                success="200",
+                result=list_of("OidcIdentity"),
+            ),
+            "post": _op(
+                "create_identity",
+                "trust CI jobs whose ID token matches (admin)",
+                success="201",
+                result=ref("Named"),
+                body="NewOidcIdentity",
+                errors=_W409,
+            ),
+        },
+        "/oidc-identities/{name}": {
+            "delete": _op(
+                "delete_identity",
+                "delete a CI identity and its grants (admin)",
+                success="204",
+                params=(_path_param("name", "identity name"),),
+            )
+        },
+        "/repositories/{name}/settings": {
+            "get": _op(
+                "get_settings",
+                "a repository's visibility and starter tags "
+                "(owner of its organization)",
+                success="200",
+                result=ref("RepositorySettings"),
+                params=(_path_param("name", "repository name, slashes included"),),
+            ),
+            "put": _op(
+                "put_settings",
+                "change visibility or starter tags (owner)",
+                success="200",
+                result=ref("RepositorySettings"),
+                body="RepositorySettingsUpdate",
+                params=(_path_param("name", "repository name, slashes included"),),
+                errors=_W,
+            ),
+        },
+        "/audit": {
+            "get": _op(
+                "list_events",
+                "audit events after an id, oldest first (admin)",
+                success="200",
+                result=list_of("AuditEvent"),
+                params=(
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                        "description": "only events after this id",
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 1000,
+                            "default": 100,
+                        },
+                    },
+                    {
+                        "name": "actor",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "only events by this subject, e.g. user:alice",
+                    },
+                ),
+            )
+        },
+    }
+
+
+def document() -> JSON:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cargohold management API",
+            "version": "1",
+            "description": (
+                "Organizations, users, roles, entitlements, pull tokens, CI "
+                "identities, repository visibility and the audit log. Errors use "
+                'the registry\'s shape, {"errors": [{code, message, detail}]}. '
+                "Refused (403) when the registry runs with auth mode none."
+            ),
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"basic": []}, {"bearer": []}],
+        "paths": _paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {
+                f"E{code}": {
+                    "description": text,
+                    "content": {"application/json": {"schema": ref("Error")}},
+                }
+                for code, text in _ERRORS.items()
+            },
+            "securitySchemes": {
+                "basic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "a user's password, or a pull token (any username)",
+                },
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "a registry token from /token",
+                },
+            },
+        },
+    }

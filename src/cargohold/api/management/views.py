@@ -1,0 +1,96 @@
+"""Records as the management API shows them: JSON objects, times in RFC 3339 (UTC).
+
+Nothing here ever emits a password hash or a pull token's secret hash.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cargohold.metadata.accounts import (
+        AuditEvent,
+        GrantRecord,
+        OidcIdentityRecord,
+        PullTokenRecord,
+        RepositorySettingsRecord,
+        UserRecord,
+    )
+
+JSON = dict[str, object]
+
+
+def timestamp(value: float | None) -> str | None:
+    if not value:
+        return None
+    moment = datetime.fromtimestamp(value, UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def user(record: UserRecord) -> JSON:
+    return {
+        "name": record.name,
+        "admin": record.is_admin,
+        "disabled": record.disabled,
+        "created_at": timestamp(record.created_at),
+    }
+
+
+def grant(record: GrantRecord) -> JSON:
+    return {
+        "id": record.id,
+        "principal": record.principal,
+        "organization": record.organization,
+        "repository": record.repository,
+        "role": record.role,
+        "tags": list(record.tags) if record.tags is not None else None,
+        "created_at": timestamp(record.created_at),
+    }
+
+
+def pull_token(record: PullTokenRecord) -> JSON:
+    return {
+        "id": record.id,
+        "organization": record.organization,
+        "description": record.description,
+        "created_by": record.created_by,
+        "created_at": timestamp(record.created_at),
+        "expires_at": timestamp(record.expires_at),
+        "revoked_at": timestamp(record.revoked_at),
+    }
+
+
+def oidc_identity(record: OidcIdentityRecord) -> JSON:
+    return {
+        "name": record.name,
+        "issuer": record.issuer,
+        "audience": record.audience,
+        "subject": record.subject,
+        "claims": dict(record.claims),
+        "created_at": timestamp(record.created_at),
+    }
+
+
+def repository_settings(record: RepositorySettingsRecord) -> JSON:
+    return {
+        "repository": record.repository,
+        "visibility": record.visibility,
+        "starter_tags": (
+            list(record.starter_tags) if record.starter_tags is not None else None
+        ),
+        "updated_at": timestamp(record.updated_at),
+    }
+
+
+def audit_event(event: AuditEvent) -> JSON:
+    return {
+        "id": event.id,
+        "at": timestamp(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "target": event.target,
+        "outcome": event.outcome,
+        "client": event.client,
+        "detail": event.detail,
+    }
