@@ -1,0 +1,132 @@
+"""``cargohold serve`` as a user runs it: the start-up line, first admin, HTTPS."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.integration.serverproc import clean_environ, free_port
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class Serve:
+    def __init__(self, tmp_path: Path, *args: str, **settings: str) -> None:
+        self.port = free_port()
+        self.log = tmp_path / "serve.log"
+        argv = [sys.executable, "-m", "cargohold", "serve", "--port", str(self.port),
+                "--data-dir", str(tmp_path / "data"), *args]
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                         env=clean_environ(**settings),
+                                         start_new_session=True)
+
+    def wait(self, url: str, **client: object) -> httpx.Response:
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                return httpx.get(url, timeout=2, **client)  # type: ignore[arg-type]
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError(f"server did not answer:\n{self.log.read_text()}")
+
+    def stop(self) -> int:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+
+@pytest.mark.timeout(120)
+def test_https_with_certificate_and_key(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server = Serve(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key),
+                   CARGOHOLD_AUTH_MODE="none")
+    trust = ssl.create_default_context(cafile=str(cert))
+    try:
+        response = server.wait(f"https://127.0.0.1:{server.port}/v2/", verify=trust)
+        assert response.status_code == 200
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{server.port}/v2/", timeout=2)
+    finally:
+        code = server.stop()
+    assert code == 0  # a clean, graceful exit on SIGTERM
+    assert f"url=https://127.0.0.1:{server.port}" in server.log.read_text()
+
+
+@pytest.mark.timeout(120)
+def test_first_start_creates_admin_and_says_where(tmp_path: Path) -> None:
+    server = Serve(tmp_path)
+    try:
+        response = server.wait(f"http://127.0.0.1:{server.port}/v2/")
+        assert response.status_code == 401  # token auth is the default
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert f"data_dir={tmp_path / 'data'}" in log
+    assert "Created the first administrator 'admin' with password" in log
+    password = log.split("with password '", 1)[1].split("'", 1)[0]
+    # The printed password works, and is printed only once.
+    again = Serve(tmp_path)
+    try:
+        url = f"http://127.0.0.1:{again.port}"
+        again.wait(f"{url}/v2/")
+        assert httpx.get(f"{url}/token", auth=("admin", password)).status_code == 200
+        assert httpx.get(f"{url}/token", auth=("admin", "wrong")).status_code == 401
+    finally:
+        again.stop()
+    assert "Created the first administrator" not in again.log.read_text()
+
+
+@pytest.mark.timeout(120)
+def test_auth_off_warns_loudly(tmp_path: Path) -> None:
+    server = Serve(tmp_path, CARGOHOLD_AUTH_MODE="none")
+    try:
+        assert server.wait(f"http://127.0.0.1:{server.port}/v2/").status_code == 200
+    finally:
+        server.stop()
+    assert "AUTHENTICATION IS OFF" in server.log.read_text()
+
+
+def test_bad_configuration_fails_fast(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[server]\nport = 'eighty'\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "cargohold", "serve", "--config", str(config)],
+        capture_output=True, text=True, env=clean_environ(), timeout=60, check=False)
+    assert result.returncode == 2
+    assert "server.port" in result.stderr
