@@ -70,8 +70,11 @@ def serve(
     server_flags = {
         k: v
         for k, v in {
-            "host": host, "port": port, "workers": workers,
-            "tls_cert": tls_cert, "tls_key": tls_key,
+            "host": host,
+            "port": port,
+            "workers": workers,
+            "tls_cert": tls_cert,
+            "tls_key": tls_key,
         }.items()
         if v is not None
     }
@@ -91,7 +94,8 @@ def serve(
             f"Created the first administrator {settings.admin.user or 'admin'!r} with password "
             f"{generated!r}. It is shown only this once: store it, or set "
             "CARGOHOLD_ADMIN_PASSWORD on first start instead.",
-            fg="yellow", err=True,
+            fg="yellow",
+            err=True,
         )
     if settings.auth.mode == "none":
         log.warning(
@@ -162,11 +166,13 @@ def fsck(config: Path | None, data_dir: Path | None, *, repair: bool) -> None:
         services = open_services(settings)
         try:
             report = await run_fsck(
-                services, repair=repair, grace_seconds=settings.registry.gc_grace_hours * 3600
+                services,
+                repair=repair,
+                grace_seconds=settings.registry.gc_grace_hours * 3600,
             )
         finally:
             await services.close()
-        sections = {
+        sections: dict[str, list[Any]] = {
             "blob recorded but missing from storage": report.missing_blobs,
             "blob of the wrong size in storage": report.wrong_size,
             "manifest refers to a missing blob or child": report.dangling_references,

@@ -40,7 +40,9 @@ def _ensure_repository(db: Database, conn: Connection, repository: str) -> None:
     )
 
 
-def _link(db: Database, conn: Connection, repository: str, digest: str, size: int) -> None:
+def _link(
+    db: Database, conn: Connection, repository: str, digest: str, size: int
+) -> None:
     now = time.time()
     _ensure_repository(db, conn, repository)
     conn.execute(insert_ignore(db, t.blobs, digest=digest, size=size, created_at=now))
@@ -108,7 +110,9 @@ class SqlBlobIndex:
     async def forget(self, digests: list[str]) -> None:
         def run(conn: Connection) -> None:
             conn.execute(
-                sa.delete(t.repository_blobs).where(t.repository_blobs.c.digest.in_(digests))
+                sa.delete(t.repository_blobs).where(
+                    t.repository_blobs.c.digest.in_(digests)
+                )
             )
             conn.execute(sa.delete(t.blobs).where(t.blobs.c.digest.in_(digests)))
 
@@ -143,7 +147,9 @@ class SqlUploadIndex:
         )
         return await self._db.write(lambda conn: conn.execute(query).rowcount == 1)
 
-    async def finish(self, upload_id: str, repository: str, digest: str, size: int) -> None:
+    async def finish(
+        self, upload_id: str, repository: str, digest: str, size: int
+    ) -> None:
         def run(conn: Connection) -> None:
             conn.execute(sa.delete(t.uploads).where(t.uploads.c.id == upload_id))
             _link(self._db, conn, repository, digest, size)
@@ -166,8 +172,12 @@ class SqlManifestIndex:
         m = t.manifests
         self._by_tag = (
             sa.select(*_MANIFEST_COLUMNS)
-            .join(t.tags, sa.and_(t.tags.c.repository == m.c.repository,
-                                  t.tags.c.digest == m.c.digest))
+            .join(
+                t.tags,
+                sa.and_(
+                    t.tags.c.repository == m.c.repository, t.tags.c.digest == m.c.digest
+                ),
+            )
             .where(
                 t.tags.c.repository == sa.bindparam("repository"),
                 t.tags.c.name == sa.bindparam("tag"),
@@ -180,7 +190,9 @@ class SqlManifestIndex:
 
     async def by_tag(self, repository: str, tag: str) -> ManifestRecord | None:
         params = {"repository": repository, "tag": tag}
-        row = await self._db.read(lambda conn: conn.execute(self._by_tag, params).first())
+        row = await self._db.read(
+            lambda conn: conn.execute(self._by_tag, params).first()
+        )
         return ManifestRecord(*row) if row else None
 
     async def by_digest(self, repository: str, digest: str) -> ManifestRecord | None:
@@ -270,7 +282,8 @@ class SqlManifestIndex:
         def run(conn: Connection) -> bool:
             deleted = conn.execute(
                 sa.delete(t.manifests).where(
-                    t.manifests.c.repository == repository, t.manifests.c.digest == digest
+                    t.manifests.c.repository == repository,
+                    t.manifests.c.digest == digest,
                 )
             ).rowcount
             conn.execute(
@@ -294,7 +307,9 @@ class SqlManifestIndex:
         )
         return await self._db.write(lambda conn: conn.execute(query).rowcount > 0)
 
-    async def tags(self, repository: str, *, last: str | None, limit: int | None) -> list[str]:
+    async def tags(
+        self, repository: str, *, last: str | None, limit: int | None
+    ) -> list[str]:
         query = (
             sa.select(t.tags.c.name)
             .where(t.tags.c.repository == repository)
@@ -309,7 +324,9 @@ class SqlManifestIndex:
     async def referrers(self, repository: str, subject: str) -> list[ManifestRecord]:
         query = (
             sa.select(*_MANIFEST_COLUMNS)
-            .where(t.manifests.c.repository == repository, t.manifests.c.subject == subject)
+            .where(
+                t.manifests.c.repository == repository, t.manifests.c.subject == subject
+            )
             .order_by(t.manifests.c.created_at, t.manifests.c.digest)
         )
         rows = await self._db.read(lambda conn: conn.execute(query).all())
@@ -322,7 +339,8 @@ class SqlManifestIndex:
             t.repository_blobs.c.digest == r.c.target,
         )
         stored = sa.exists().where(
-            t.manifests.c.repository == r.c.repository, t.manifests.c.digest == r.c.target
+            t.manifests.c.repository == r.c.repository,
+            t.manifests.c.digest == r.c.target,
         )
         query = sa.select(r.c.repository, r.c.manifest, r.c.target).where(
             sa.or_(
@@ -330,7 +348,9 @@ class SqlManifestIndex:
                 sa.and_(r.c.kind == "manifest", ~stored),
             )
         )
-        return await self._db.read(lambda conn: [tuple(row) for row in conn.execute(query)])
+        return await self._db.read(
+            lambda conn: [tuple(row) for row in conn.execute(query)]
+        )
 
     async def reachable(
         self, repository: str, tag_allowed: Callable[[str], bool]
@@ -340,30 +360,48 @@ class SqlManifestIndex:
         def run(conn: Connection) -> tuple[frozenset[str], frozenset[str]]:
             tags = conn.execute(
                 sa.select(t.tags.c.name, t.tags.c.digest).where(
-                    t.tags.c.repository == repository)
+                    t.tags.c.repository == repository
+                )
             )
             frontier = {digest for name, digest in tags if tag_allowed(name)}
             manifests = set(frontier)
             for _ in range(_MAX_DEPTH):
                 if not frontier:
                     break
-                children = conn.execute(sa.select(r.c.target).where(
-                    r.c.repository == repository, r.c.kind == "manifest",
-                    r.c.manifest.in_(frontier))).scalars()
-                referrers = conn.execute(sa.select(m.c.digest).where(
-                    m.c.repository == repository, m.c.subject.in_(frontier))).scalars()
+                children = conn.execute(
+                    sa.select(r.c.target).where(
+                        r.c.repository == repository,
+                        r.c.kind == "manifest",
+                        r.c.manifest.in_(frontier),
+                    )
+                ).scalars()
+                referrers = conn.execute(
+                    sa.select(m.c.digest).where(
+                        m.c.repository == repository, m.c.subject.in_(frontier)
+                    )
+                ).scalars()
                 frontier = (set(children) | set(referrers)) - manifests
                 manifests |= frontier
-            blobs = conn.execute(sa.select(r.c.target).where(
-                r.c.repository == repository, r.c.kind == "blob",
-                r.c.manifest.in_(manifests))).scalars() if manifests else []
+            blobs: set[str] = set()
+            if manifests:
+                blobs.update(
+                    conn.execute(
+                        sa.select(r.c.target).where(
+                            r.c.repository == repository,
+                            r.c.kind == "blob",
+                            r.c.manifest.in_(manifests),
+                        )
+                    ).scalars()
+                )
             return frozenset(manifests), frozenset(blobs)
 
         return await self._db.read(run)
 
     async def all_digests(self) -> list[tuple[str, str]]:
         query = sa.select(t.manifests.c.repository, t.manifests.c.digest)
-        return await self._db.read(lambda conn: [tuple(row) for row in conn.execute(query)])
+        return await self._db.read(
+            lambda conn: [tuple(row) for row in conn.execute(query)]
+        )
 
 
 class SqlRepositoryIndex:
@@ -371,7 +409,9 @@ class SqlRepositoryIndex:
         self._db = db
 
     async def exists(self, repository: str) -> bool:
-        query = sa.select(t.repositories.c.name).where(t.repositories.c.name == repository)
+        query = sa.select(t.repositories.c.name).where(
+            t.repositories.c.name == repository
+        )
         return await self._db.read(lambda conn: conn.execute(query).first() is not None)
 
     async def names(self, *, last: str | None, limit: int | None) -> list[str]:

@@ -14,19 +14,19 @@ from cargohold.metadata.accounts import (
     AuditEvent,
     AuditLog,
     GrantIndex,
+    GrantRecord,
     KeyIndex,
+    KeyRecord,
     OidcIdentityIndex,
+    OidcIdentityRecord,
     OrganizationIndex,
     PullTokenIndex,
-    RefreshTokenIndex,
-    RepositorySettingsIndex,
-    UserIndex,
-    GrantRecord,
-    KeyRecord,
-    OidcIdentityRecord,
     PullTokenRecord,
+    RefreshTokenIndex,
     RefreshTokenRecord,
+    RepositorySettingsIndex,
     RepositorySettingsRecord,
+    UserIndex,
     UserRecord,
 )
 from cargohold.metadata.database import Database, insert_ignore
@@ -41,8 +41,15 @@ def _tags_in(value: tuple[str, ...] | None) -> str | None:
 
 
 def _grant(row: Any) -> GrantRecord:
-    return GrantRecord(row.id, row.principal, row.organization, row.repository, row.role,
-                       _tags_out(row.tags), row.created_at)
+    return GrantRecord(
+        row.id,
+        row.principal,
+        row.organization,
+        row.repository,
+        row.role,
+        _tags_out(row.tags),
+        row.created_at,
+    )
 
 
 class _Index:
@@ -70,14 +77,31 @@ class SqlUserIndex(_Index):
 
     async def create(self, record: UserRecord) -> bool:
         return await self._inserted(
-            t.users, name=record.name, password_hash=record.password_hash,
-            is_admin=record.is_admin, disabled=record.disabled, created_at=record.created_at,
+            t.users,
+            name=record.name,
+            password_hash=record.password_hash,
+            is_admin=record.is_admin,
+            disabled=record.disabled,
+            created_at=record.created_at,
         )
 
-    async def update(self, name: str, *, password_hash: str | None = None,
-                     disabled: bool | None = None, is_admin: bool | None = None) -> bool:
-        values = {k: v for k, v in {"password_hash": password_hash, "disabled": disabled,
-                                    "is_admin": is_admin}.items() if v is not None}
+    async def update(
+        self,
+        name: str,
+        *,
+        password_hash: str | None = None,
+        disabled: bool | None = None,
+        is_admin: bool | None = None,
+    ) -> bool:
+        values = {
+            k: v
+            for k, v in {
+                "password_hash": password_hash,
+                "disabled": disabled,
+                "is_admin": is_admin,
+            }.items()
+            if v is not None
+        }
         if not values:
             return await self.get(name) is not None
         query = sa.update(t.users).where(t.users.c.name == name).values(**values)
@@ -88,7 +112,10 @@ class SqlUserIndex(_Index):
 
         def run(conn: Connection) -> bool:
             conn.execute(sa.delete(t.grants).where(t.grants.c.principal == principal))
-            return conn.execute(sa.delete(t.users).where(t.users.c.name == name)).rowcount > 0
+            return (
+                conn.execute(sa.delete(t.users).where(t.users.c.name == name)).rowcount
+                > 0
+            )
 
         return await self._db.write(run)
 
@@ -110,8 +137,10 @@ class SqlOrganizationIndex(_Index):
             conn.execute(sa.delete(t.grants).where(t.grants.c.organization == name))
             conn.execute(
                 sa.update(t.pull_tokens)
-                .where(t.pull_tokens.c.organization == name,
-                       t.pull_tokens.c.revoked_at.is_(None))
+                .where(
+                    t.pull_tokens.c.organization == name,
+                    t.pull_tokens.c.revoked_at.is_(None),
+                )
                 .values(revoked_at=time.time())
             )
             query = sa.delete(t.organizations).where(t.organizations.c.name == name)
@@ -129,22 +158,41 @@ class SqlGrantIndex(_Index):
         query = sa.select(t.grants).where(t.grants.c.principal == principal)
         return [_grant(row) for row in await self._rows(query)]
 
-    async def add(self, principal: str, organization: str, repository: str, role: str,
-                  tags: tuple[str, ...] | None) -> GrantRecord:
+    async def add(
+        self,
+        principal: str,
+        organization: str,
+        repository: str,
+        role: str,
+        tags: tuple[str, ...] | None,
+    ) -> GrantRecord:
         now = time.time()
 
         def run(conn: Connection) -> int:
-            result = conn.execute(sa.insert(t.grants).values(
-                principal=principal, organization=organization, repository=repository,
-                role=role, tags=_tags_in(tags), created_at=now,
-            ))
-            return int(result.inserted_primary_key[0])
+            result = conn.execute(
+                sa.insert(t.grants).values(
+                    principal=principal,
+                    organization=organization,
+                    repository=repository,
+                    role=role,
+                    tags=_tags_in(tags),
+                    created_at=now,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None  # noqa: S101 - an INSERT has a primary key
+            return int(key[0])
 
         grant_id = await self._db.write(run)
-        return GrantRecord(grant_id, principal, organization, repository, role, tags, now)
+        return GrantRecord(
+            grant_id, principal, organization, repository, role, tags, now
+        )
 
     async def remove(self, grant_id: int) -> bool:
-        return await self._changed(sa.delete(t.grants).where(t.grants.c.id == grant_id)) > 0
+        return (
+            await self._changed(sa.delete(t.grants).where(t.grants.c.id == grant_id))
+            > 0
+        )
 
     async def remove_principal(self, principal: str, organization: str | None) -> int:
         query = sa.delete(t.grants).where(t.grants.c.principal == principal)
@@ -152,8 +200,9 @@ class SqlGrantIndex(_Index):
             query = query.where(t.grants.c.organization == organization)
         return await self._changed(query)
 
-    async def query(self, *, organization: str | None = None,
-                    principal: str | None = None) -> list[GrantRecord]:
+    async def query(
+        self, *, organization: str | None = None, principal: str | None = None
+    ) -> list[GrantRecord]:
         query = sa.select(t.grants).order_by(t.grants.c.id)
         if organization is not None:
             query = query.where(t.grants.c.organization == organization)
@@ -165,15 +214,21 @@ class SqlGrantIndex(_Index):
 class SqlPullTokenIndex(_Index):
     async def create(self, record: PullTokenRecord) -> None:
         query = sa.insert(t.pull_tokens).values(
-            id=record.id, organization=record.organization, secret_hash=record.secret_hash,
-            description=record.description, created_by=record.created_by,
-            created_at=record.created_at, expires_at=record.expires_at,
+            id=record.id,
+            organization=record.organization,
+            secret_hash=record.secret_hash,
+            description=record.description,
+            created_by=record.created_by,
+            created_at=record.created_at,
+            expires_at=record.expires_at,
             revoked_at=record.revoked_at,
         )
         await self._changed(query)
 
     async def get(self, token_id: str) -> PullTokenRecord | None:
-        row = await self._row(sa.select(t.pull_tokens).where(t.pull_tokens.c.id == token_id))
+        row = await self._row(
+            sa.select(t.pull_tokens).where(t.pull_tokens.c.id == token_id)
+        )
         return PullTokenRecord(*row) if row else None
 
     async def query(self, organization: str | None) -> list[PullTokenRecord]:
@@ -194,14 +249,24 @@ class SqlPullTokenIndex(_Index):
 class SqlOidcIdentityIndex(_Index):
     @staticmethod
     def _record(row: Any) -> OidcIdentityRecord:
-        return OidcIdentityRecord(row.name, row.issuer, row.audience, row.subject,
-                                  json.loads(row.claims), row.created_at)
+        return OidcIdentityRecord(
+            row.name,
+            row.issuer,
+            row.audience,
+            row.subject,
+            json.loads(row.claims),
+            row.created_at,
+        )
 
     async def create(self, record: OidcIdentityRecord) -> bool:
         return await self._inserted(
-            t.oidc_identities, name=record.name, issuer=record.issuer,
-            audience=record.audience, subject=record.subject,
-            claims=json.dumps(record.claims), created_at=record.created_at,
+            t.oidc_identities,
+            name=record.name,
+            issuer=record.issuer,
+            audience=record.audience,
+            subject=record.subject,
+            claims=json.dumps(record.claims),
+            created_at=record.created_at,
         )
 
     async def get(self, name: str) -> OidcIdentityRecord | None:
@@ -228,18 +293,24 @@ class SqlOidcIdentityIndex(_Index):
 class SqlRepositorySettingsIndex(_Index):
     @staticmethod
     def _record(row: Any) -> RepositorySettingsRecord:
-        return RepositorySettingsRecord(row.repository, row.visibility,
-                                        _tags_out(row.starter_tags), row.updated_at)
+        return RepositorySettingsRecord(
+            row.repository, row.visibility, _tags_out(row.starter_tags), row.updated_at
+        )
 
     async def get(self, repository: str) -> RepositorySettingsRecord | None:
-        row = await self._row(sa.select(t.repository_settings).where(
-            t.repository_settings.c.repository == repository))
+        row = await self._row(
+            sa.select(t.repository_settings).where(
+                t.repository_settings.c.repository == repository
+            )
+        )
         return self._record(row) if row else None
 
     async def put(self, record: RepositorySettingsRecord) -> None:
-        values = {"visibility": record.visibility,
-                  "starter_tags": _tags_in(record.starter_tags),
-                  "updated_at": record.updated_at}
+        values = {
+            "visibility": record.visibility,
+            "starter_tags": _tags_in(record.starter_tags),
+            "updated_at": record.updated_at,
+        }
 
         def run(conn: Connection) -> None:
             updated = conn.execute(
@@ -248,13 +319,18 @@ class SqlRepositorySettingsIndex(_Index):
                 .values(**values)
             ).rowcount
             if not updated:
-                conn.execute(sa.insert(t.repository_settings).values(
-                    repository=record.repository, **values))
+                conn.execute(
+                    sa.insert(t.repository_settings).values(
+                        repository=record.repository, **values
+                    )
+                )
 
         await self._db.write(run)
 
     async def all(self) -> list[RepositorySettingsRecord]:
-        query = sa.select(t.repository_settings).order_by(t.repository_settings.c.repository)
+        query = sa.select(t.repository_settings).order_by(
+            t.repository_settings.c.repository
+        )
         return [self._record(row) for row in await self._rows(query)]
 
 
@@ -264,10 +340,15 @@ class SqlKeyIndex(_Index):
         return [KeyRecord(*row) for row in await self._rows(query)]
 
     async def add(self, record: KeyRecord) -> None:
-        await self._changed(sa.insert(t.signing_keys).values(
-            kid=record.kid, algorithm=record.algorithm, private_pem=record.private_pem,
-            created_at=record.created_at, retired_at=record.retired_at,
-        ))
+        await self._changed(
+            sa.insert(t.signing_keys).values(
+                kid=record.kid,
+                algorithm=record.algorithm,
+                private_pem=record.private_pem,
+                created_at=record.created_at,
+                retired_at=record.retired_at,
+            )
+        )
 
     async def retire_others(self, kid: str, at: float) -> None:
         await self._changed(
@@ -277,28 +358,39 @@ class SqlKeyIndex(_Index):
         )
 
     async def purge(self, retired_before: float) -> int:
-        return await self._changed(sa.delete(t.signing_keys).where(
-            t.signing_keys.c.retired_at < retired_before))
+        return await self._changed(
+            sa.delete(t.signing_keys).where(
+                t.signing_keys.c.retired_at < retired_before
+            )
+        )
 
 
 class SqlRefreshTokenIndex(_Index):
     async def create(self, record: RefreshTokenRecord) -> None:
-        await self._changed(sa.insert(t.refresh_tokens).values(
-            id=record.id, principal=record.principal, secret_hash=record.secret_hash,
-            created_at=record.created_at, expires_at=record.expires_at,
-            revoked_at=record.revoked_at,
-        ))
+        await self._changed(
+            sa.insert(t.refresh_tokens).values(
+                id=record.id,
+                principal=record.principal,
+                secret_hash=record.secret_hash,
+                created_at=record.created_at,
+                expires_at=record.expires_at,
+                revoked_at=record.revoked_at,
+            )
+        )
 
     async def get(self, token_id: str) -> RefreshTokenRecord | None:
         row = await self._row(
-            sa.select(t.refresh_tokens).where(t.refresh_tokens.c.id == token_id))
+            sa.select(t.refresh_tokens).where(t.refresh_tokens.c.id == token_id)
+        )
         return RefreshTokenRecord(*row) if row else None
 
     async def revoke_principal(self, principal: str, at: float) -> int:
         return await self._changed(
             sa.update(t.refresh_tokens)
-            .where(t.refresh_tokens.c.principal == principal,
-                   t.refresh_tokens.c.revoked_at.is_(None))
+            .where(
+                t.refresh_tokens.c.principal == principal,
+                t.refresh_tokens.c.revoked_at.is_(None),
+            )
             .values(revoked_at=at)
         )
 
@@ -306,24 +398,40 @@ class SqlRefreshTokenIndex(_Index):
 class SqlAuditLog(_Index):
     async def append(self, *events: AuditEvent) -> None:
         rows = [
-            {"at": e.at or time.time(), "actor": e.actor, "action": e.action,
-             "target": e.target, "outcome": e.outcome, "client": e.client,
-             "detail": e.detail}
+            {
+                "at": e.at or time.time(),
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "outcome": e.outcome,
+                "client": e.client,
+                "detail": e.detail,
+            }
             for e in events
         ]
         if rows:
-            await self._db.write(lambda conn: conn.execute(sa.insert(t.audit_events), rows))
+            await self._db.write(
+                lambda conn: conn.execute(sa.insert(t.audit_events), rows)
+            )
 
-    async def query(self, *, after_id: int, limit: int,
-                    actor: str | None = None) -> list[AuditEvent]:
+    async def query(
+        self, *, after_id: int, limit: int, actor: str | None = None
+    ) -> list[AuditEvent]:
         e = t.audit_events
         query = sa.select(e).where(e.c.id > after_id).order_by(e.c.id).limit(limit)
         if actor is not None:
             query = query.where(e.c.actor == actor)
         return [
-            AuditEvent(actor=row.actor, action=row.action, target=row.target,
-                       outcome=row.outcome, client=row.client, detail=row.detail,
-                       at=row.at, id=row.id)
+            AuditEvent(
+                actor=row.actor,
+                action=row.action,
+                target=row.target,
+                outcome=row.outcome,
+                client=row.client,
+                detail=row.detail,
+                at=row.at,
+                id=row.id,
+            )
             for row in await self._rows(query)
         ]
 
@@ -335,7 +443,9 @@ class SqlAccountStore:
         self.grants: GrantIndex = SqlGrantIndex(db)
         self.pull_tokens: PullTokenIndex = SqlPullTokenIndex(db)
         self.oidc: OidcIdentityIndex = SqlOidcIdentityIndex(db)
-        self.repository_settings: RepositorySettingsIndex = SqlRepositorySettingsIndex(db)
+        self.repository_settings: RepositorySettingsIndex = SqlRepositorySettingsIndex(
+            db
+        )
         self.keys: KeyIndex = SqlKeyIndex(db)
         self.refresh_tokens: RefreshTokenIndex = SqlRefreshTokenIndex(db)
         self.audit: AuditLog = SqlAuditLog(db)

@@ -54,8 +54,8 @@ async def fsck(services: Services, *, repair: bool, grace_seconds: float) -> Rep
     report = Report()
     records = await services.meta.blobs.all_records()
     stored: dict[str, float] = {}
-    async for digest, mtime in services.store.iter_digests():
-        stored[str(digest)] = mtime
+    async for found, mtime in services.store.iter_digests():
+        stored[str(found)] = mtime
     for digest, size in records.items():
         if digest not in stored:
             report.missing_blobs.append(digest)
@@ -68,7 +68,9 @@ async def fsck(services: Services, *, repair: bool, grace_seconds: float) -> Rep
         if info.size != size:
             report.wrong_size.append(digest)
     cutoff = time.time() - grace_seconds
-    report.orphan_blobs = [d for d, m in stored.items() if d not in records and m < cutoff]
+    report.orphan_blobs = [
+        d for d, m in stored.items() if d not in records and m < cutoff
+    ]
     report.dangling_references = await services.meta.manifests.dangling()
 
     upload_files = {uid: mtime async for uid, mtime in services.store.iter_uploads()}
@@ -115,9 +117,9 @@ async def collect_garbage(
     result.uploads_expired = await services.uploads.expire(now - upload_ttl_seconds)
     records = await services.meta.blobs.all_records()
     candidates: list[tuple[str, float]] = []
-    async for digest, mtime in services.store.iter_digests():
+    async for found, mtime in services.store.iter_digests():
         if mtime < now - grace_seconds:
-            candidates.append((str(digest), mtime))
+            candidates.append((str(found), mtime))
     for start in range(0, len(candidates), 500):
         batch = [d for d, _ in candidates[start : start + 500]]
         for digest in await services.meta.blobs.forget_unreferenced(batch):
