@@ -11,6 +11,7 @@ from typing import Any
 import click
 import structlog
 
+import cargohold
 from cargohold import __version__
 from cargohold import settings as settings_module
 from cargohold.logs import configure_logging
@@ -112,8 +113,11 @@ def serve(
         workers=settings.server.workers,
         version=__version__,
     )
+    # granian turns a dotted target into a path relative to the working directory (and
+    # mis-resolves it inside another package); name the module by its file instead.
+    app_module = Path(cargohold.__file__).resolve().parent / "api" / "app.py"
     Server(
-        "cargohold.api.app:from_environment",
+        f"{app_module}:from_environment",
         factory=True,
         address=settings.server.host,
         port=settings.server.port,
@@ -182,11 +186,19 @@ def fsck(config: Path | None, data_dir: Path | None, *, repair: bool) -> None:
         }
         for title, items in sections.items():
             for item in items:
-                click.echo(f"{title}: {item}")
+                text = " ".join(item) if isinstance(item, tuple) else item
+                click.echo(f"{title}: {text}")
         click.echo(f"{report.problems} problem(s) found, {report.repaired} repaired")
         if report.problems and not repair:
             click.echo("run `cargohold fsck --repair` to fix them")
-        return 1 if report.problems and not repair else 0
+            return 1
+        if repair and report.unrepaired:
+            click.echo(
+                f"{report.unrepaired} manifest reference(s) point at content that is "
+                "gone: push those images again (or delete the manifests)"
+            )
+            return 1
+        return 0
 
     sys.exit(asyncio.run(run()))
 

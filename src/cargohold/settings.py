@@ -20,7 +20,14 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 ENV_PREFIX = "CARGOHOLD_"
 DEFAULT_DATA_DIR = Path("cargohold-data")
-_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+_BOOLEANS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "0": False,
+    "false": False,
+    "no": False,
+}
 
 
 class SettingsError(ValueError):
@@ -118,7 +125,10 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        return self.database.url or f"sqlite:///{(self.data_dir / 'cargohold.db').resolve()}"
+        return (
+            self.database.url
+            or f"sqlite:///{(self.data_dir / 'cargohold.db').resolve()}"
+        )
 
 
 _SECTIONS = {
@@ -142,7 +152,9 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
     if origin is tuple:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, str) for v in value
+        ):
             raise SettingsError(f"{name}: expected a list of strings")
         return tuple(value)
     if origin is Literal:
@@ -165,7 +177,9 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
     try:
         return kind(value)
     except (TypeError, ValueError) as exc:
-        raise SettingsError(f"{name}: {value!r} is not a valid {kind.__name__}") from exc
+        raise SettingsError(
+            f"{name}: {value!r} is not a valid {kind.__name__}"
+        ) from exc
 
 
 def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:

@@ -40,10 +40,16 @@ def realm(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}/token"
 
 
-def unauthorized(request: Request, scope: str | None, *, error: str | None = None,
-                  detail: object = None) -> Unauthorized:
-    header = challenge(realm(request), _settings(request).auth.service, scope=scope,
-                       error=error)
+def unauthorized(
+    request: Request,
+    scope: str | None,
+    *,
+    error: str | None = None,
+    detail: object = None,
+) -> Unauthorized:
+    header = challenge(
+        realm(request), _settings(request).auth.service, scope=scope, error=error
+    )
     return Unauthorized(detail, headers={"WWW-Authenticate": header})
 
 
@@ -81,10 +87,16 @@ class Permit:
             raise self._refuse(request, "this blob")
 
     def visible_tags(self, tags: list[str]) -> list[str]:
-        return tags if self.tags is None else [t for t in tags if tag_allowed(t, self.tags)]
+        return (
+            tags
+            if self.tags is None
+            else [t for t in tags if tag_allowed(t, self.tags)]
+        )
 
 
-async def authenticate(request: Request, scope: str | None = None) -> VerifiedToken | None:
+async def authenticate(
+    request: Request, scope: str | None = None
+) -> VerifiedToken | None:
     """The verified bearer token of the request; ``None`` when auth is off.
 
     Raises ``Unauthorized`` with a challenge (for ``scope``) when there is no valid token.
@@ -96,7 +108,7 @@ async def authenticate(request: Request, scope: str | None = None) -> VerifiedTo
         raise unauthorized(request, scope)
     auth = _services(request).auth
     try:
-        token = auth.verifier.verify(header[len(_BEARER):].strip())
+        token = auth.verifier.verify(header[len(_BEARER) :].strip())
     except InvalidToken:
         raise unauthorized(request, scope, error="invalid_token") from None
     if not await auth.access.is_active(token.principal):
@@ -114,8 +126,12 @@ async def authorize(request: Request, repo: RepositoryName, action: str) -> Perm
     assert token is not None  # noqa: S101 - auth is on
     entry = token.find(REPOSITORY, repo.value)
     if entry is None or action not in entry.actions:
-        raise unauthorized(request, scope, error="insufficient_scope",
-                            detail=[{"Type": REPOSITORY, "Name": repo.value,
-                                     "Action": action}])
-    return Permit(repo.value, token.principal, entry.tags, _services(request).auth.access,
-                  scope)
+        raise unauthorized(
+            request,
+            scope,
+            error="insufficient_scope",
+            detail=[{"Type": REPOSITORY, "Name": repo.value, "Action": action}],
+        )
+    return Permit(
+        repo.value, token.principal, entry.tags, _services(request).auth.access, scope
+    )

@@ -52,7 +52,9 @@ def open_services(settings: Settings, *, migrate: bool = True) -> Services:
     if migrate:
         upgrade(database)
     return Services.build(
-        SqlMetadataStore(database), build_store(settings), SqlAccountStore(database),
+        SqlMetadataStore(database),
+        build_store(settings),
+        SqlAccountStore(database),
         settings.auth,
     )
 
@@ -62,7 +64,7 @@ async def _expire_uploads(services: Services, ttl_hours: float) -> None:
         await asyncio.sleep(_EXPIRY_INTERVAL)
         try:
             expired = await services.uploads.expire(time.time() - ttl_hours * 3600)
-        except Exception:  # noqa: BLE001 - a failed sweep must not stop the server
+        except Exception:
             log.exception("upload expiry failed; will retry")
             continue
         if expired:

@@ -25,7 +25,9 @@ class InternalError(RegistryError):
 
 
 def render(error: RegistryError) -> Response:
-    return JSONResponse(error.to_json(), status_code=error.status, headers=error.headers)
+    return JSONResponse(
+        error.to_json(), status_code=error.status, headers=error.headers
+    )
 
 
 async def registry_error(_request: Request, exc: Exception) -> Response:

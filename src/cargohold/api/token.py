@@ -53,12 +53,21 @@ def _basic(request: Request) -> tuple[str, str] | None:
     return username, password
 
 
-async def _respond(request: Request, principal: Principal, scopes: list[str], *,
-                   service: str | None, refresh: bool | str, oauth: bool) -> Response:
+async def _respond(
+    request: Request,
+    principal: Principal,
+    scopes: list[str],
+    *,
+    service: str | None,
+    refresh: bool | str,
+    oauth: bool,
+) -> Response:
     auth = _services(request).auth
     expected = request.app.state.settings.auth.service
     if service is not None and service != expected:
-        raise TokenRequestInvalid(f"unknown service {service[:100]!r}; use {expected!r}")
+        raise TokenRequestInvalid(
+            f"unknown service {service[:100]!r}; use {expected!r}"
+        )
     await auth.keyring.refresh_if_stale()
     access = await auth.access.grant(principal, parse_scopes(scopes))
     token, ttl = auth.issuer.issue(principal, access)
@@ -66,7 +75,9 @@ async def _respond(request: Request, principal: Principal, scopes: list[str], *,
         "token": token,
         "access_token": token,
         "expires_in": ttl,
-        "issued_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "issued_at": datetime.now(UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z"),
     }
     if oauth:
         body["scope"] = " ".join(scopes)
@@ -87,8 +98,12 @@ async def get_token(request: Request) -> Response:
             *credentials, client=_client(request)
         )
     return await _respond(
-        request, principal, params.getlist("scope"), service=params.get("service"),
-        refresh=params.get("offline_token", "").lower() == "true", oauth=False,
+        request,
+        principal,
+        params.getlist("scope"),
+        service=params.get("service"),
+        refresh=params.get("offline_token", "").lower() == "true",
+        oauth=False,
     )
 
 
@@ -114,7 +129,9 @@ async def post_token(request: Request) -> Response:
     refresh: bool | str
     if grant_type == "password":
         principal = await authenticator.login(
-            fields.get("username", ""), fields.get("password", ""), client=_client(request)
+            fields.get("username", ""),
+            fields.get("password", ""),
+            client=_client(request),
         )
         refresh = fields.get("access_type") == "offline"
     elif grant_type == "refresh_token":
@@ -123,16 +140,23 @@ async def post_token(request: Request) -> Response:
     else:
         raise TokenRequestInvalid("grant_type must be password or refresh_token")
     scopes = fields.get("scope", "").split()
-    return await _respond(request, principal, scopes, service=fields.get("service"),
-                          refresh=refresh, oauth=True)
+    return await _respond(
+        request,
+        principal,
+        scopes,
+        service=fields.get("service"),
+        refresh=refresh,
+        oauth=True,
+    )
 
 
 async def jwks(request: Request) -> Response:
     """The public keys tokens are signed with (verification by third parties)."""
     auth = _services(request).auth
     await auth.keyring.refresh_if_stale()
-    return JSONResponse(auth.keyring.current().jwks(),
-                        headers={"Cache-Control": "max-age=300"})
+    return JSONResponse(
+        auth.keyring.current().jwks(), headers={"Cache-Control": "max-age=300"}
+    )
 
 
 routes = [

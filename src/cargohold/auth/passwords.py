@@ -43,4 +43,6 @@ def hash_secret(secret: str) -> str:
 
 def secret_matches(secret_hash: str | None, secret: str) -> bool:
     expected = secret_hash or "0" * 64
-    return hmac.compare_digest(expected, hash_secret(secret)) and secret_hash is not None
+    return (
+        hmac.compare_digest(expected, hash_secret(secret)) and secret_hash is not None
+    )

@@ -36,8 +36,11 @@ class Access:
     tags: tuple[str, ...] | None = None
 
     def to_claim(self) -> dict[str, Any]:
-        claim: dict[str, Any] = {"type": self.type, "name": self.name,
-                                 "actions": list(self.actions)}
+        claim: dict[str, Any] = {
+            "type": self.type,
+            "name": self.name,
+            "actions": list(self.actions),
+        }
         if self.tags is not None:
             claim["tags"] = list(self.tags)
         return claim
@@ -51,13 +54,17 @@ class Access:
         tags = claim.get("tags")
         if not isinstance(kind, str) or not isinstance(name, str):
             return None
-        if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+        if not isinstance(actions, list) or not all(
+            isinstance(a, str) for a in actions
+        ):
             return None
         if tags is not None and (
             not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)
         ):
             return None
-        return cls(kind, name, tuple(actions), tuple(tags) if tags is not None else None)
+        return cls(
+            kind, name, tuple(actions), tuple(tags) if tags is not None else None
+        )
 
 
 def parse_scope(text: str) -> Scope | None:

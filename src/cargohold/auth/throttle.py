@@ -26,7 +26,9 @@ class LoginThrottle:
             del self._failures[key]
         return events
 
-    def retry_after(self, identity: str, client: str, *, now: float | None = None) -> int:
+    def retry_after(
+        self, identity: str, client: str, *, now: float | None = None
+    ) -> int:
         """Seconds to wait before another attempt; 0 when one is allowed now."""
         now = time.monotonic() if now is None else now
         wait = 0.0

@@ -24,7 +24,7 @@ _ALGORITHMS = ["ES256", "EdDSA"]
 _LEEWAY = 5  # seconds of clock skew tolerated between replicas
 
 
-class InvalidToken(Exception):  # noqa: N818 - reads as "raise InvalidToken"
+class InvalidToken(Exception):
     """The bearer token is malformed, forged, expired or not meant for this registry."""
 
 
@@ -42,15 +42,17 @@ class VerifiedToken:
 
 
 class TokenIssuer:
-    def __init__(self, keys: Callable[[], KeySet], *, issuer: str, service: str,
-                 ttl: int) -> None:
+    def __init__(
+        self, keys: Callable[[], KeySet], *, issuer: str, service: str, ttl: int
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._service = service
         self.ttl = ttl
 
-    def issue(self, principal: Principal, access: list[Access], *,
-              now: float | None = None) -> tuple[str, int]:
+    def issue(
+        self, principal: Principal, access: list[Access], *, now: float | None = None
+    ) -> tuple[str, int]:
         """A signed token and its lifetime in seconds."""
         now = time.time() if now is None else now
         key = self._keys().active
@@ -66,14 +68,21 @@ class TokenIssuer:
             "admin": principal.is_admin,
             "access": [entry.to_claim() for entry in access],
         }
-        token = jwt.encode(claims, key.private_key, algorithm=key.algorithm,
-                           headers={"kid": key.kid})
+        token = jwt.encode(
+            claims, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid}
+        )
         return token, self.ttl
 
 
 class TokenVerifier:
-    def __init__(self, keys: Callable[[], KeySet], *, issuer: str, service: str,
-                 cache_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        keys: Callable[[], KeySet],
+        *,
+        issuer: str,
+        service: str,
+        cache_size: int = 10_000,
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._service = service
@@ -120,7 +129,8 @@ class TokenVerifier:
         if claims["exp"] + _LEEWAY <= now:
             raise InvalidToken("token expired")
         access = tuple(
-            entry for entry in map(Access.from_claim, claims.get("access") or [])
+            entry
+            for entry in map(Access.from_claim, claims.get("access") or [])
             if entry is not None
         )
         principal = Principal(

@@ -96,8 +96,15 @@ class UserIndex(Protocol):
     async def create(self, record: UserRecord) -> bool:
         """``False`` if the name is taken."""
         ...
-    async def update(self, name: str, *, password_hash: str | None = None,
-                     disabled: bool | None = None, is_admin: bool | None = None) -> bool: ...
+
+    async def update(
+        self,
+        name: str,
+        *,
+        password_hash: str | None = None,
+        disabled: bool | None = None,
+        is_admin: bool | None = None,
+    ) -> bool: ...
     async def delete(self, name: str) -> bool: ...
     async def all(self) -> list[UserRecord]: ...
 
@@ -108,17 +115,27 @@ class OrganizationIndex(Protocol):
     async def delete(self, name: str) -> bool:
         """Delete the organization with its grants and pull tokens."""
         ...
+
     async def all(self) -> list[str]: ...
 
 
 class GrantIndex(Protocol):
     async def for_principal(self, principal: str) -> list[GrantRecord]: ...
-    async def add(self, principal: str, organization: str, repository: str, role: str,
-                  tags: tuple[str, ...] | None) -> GrantRecord: ...
+    async def add(
+        self,
+        principal: str,
+        organization: str,
+        repository: str,
+        role: str,
+        tags: tuple[str, ...] | None,
+    ) -> GrantRecord: ...
     async def remove(self, grant_id: int) -> bool: ...
-    async def remove_principal(self, principal: str, organization: str | None) -> int: ...
-    async def query(self, *, organization: str | None = None,
-                    principal: str | None = None) -> list[GrantRecord]: ...
+    async def remove_principal(
+        self, principal: str, organization: str | None
+    ) -> int: ...
+    async def query(
+        self, *, organization: str | None = None, principal: str | None = None
+    ) -> list[GrantRecord]: ...
 
 
 class PullTokenIndex(Protocol):
@@ -147,6 +164,7 @@ class KeyIndex(Protocol):
     async def retire_others(self, kid: str, at: float) -> None:
         """Mark every other unretired key retired at ``at``."""
         ...
+
     async def purge(self, retired_before: float) -> int: ...
 
 
@@ -160,8 +178,10 @@ class AuditLog(Protocol):
     async def append(self, *events: AuditEvent) -> None:
         """Append events in one transaction."""
         ...
-    async def query(self, *, after_id: int, limit: int,
-                    actor: str | None = None) -> list[AuditEvent]: ...
+
+    async def query(
+        self, *, after_id: int, limit: int, actor: str | None = None
+    ) -> list[AuditEvent]: ...
 
 
 class AccountStore(Protocol):

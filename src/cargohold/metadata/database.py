@@ -73,7 +73,9 @@ class Database:
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._write_thread, self._run, self.writer, fn)
+        return await loop.run_in_executor(
+            self._write_thread, self._run, self.writer, fn
+        )
 
     @staticmethod
     def _run(engine: Engine, fn: Callable[[Connection], T]) -> T:

@@ -101,7 +101,9 @@ grants = sa.Table(
     "grants",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("principal", sa.String(200), nullable=False),  # "user:alice", "token:<id>"
+    sa.Column(
+        "principal", sa.String(200), nullable=False
+    ),  # "user:alice", "token:<id>"
     sa.Column("organization", sa.String(64), nullable=False),
     sa.Column("repository", sa.String(255), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),

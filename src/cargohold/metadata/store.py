@@ -78,7 +78,9 @@ class UploadIndex(Protocol):
         """Advance the size if it is still ``expected``; ``False`` on a lost race."""
         ...
 
-    async def finish(self, upload_id: str, repository: str, digest: str, size: int) -> None:
+    async def finish(
+        self, upload_id: str, repository: str, digest: str, size: int
+    ) -> None:
         """Delete the session, record the blob and link it, in one transaction."""
         ...
 
@@ -90,7 +92,9 @@ class UploadIndex(Protocol):
 class ManifestIndex(Protocol):
     async def by_tag(self, repository: str, tag: str) -> ManifestRecord | None: ...
 
-    async def by_digest(self, repository: str, digest: str) -> ManifestRecord | None: ...
+    async def by_digest(
+        self, repository: str, digest: str
+    ) -> ManifestRecord | None: ...
 
     async def put(
         self, record: ManifestRecord, *, tag: str | None, references: list[Reference]
@@ -107,11 +111,15 @@ class ManifestIndex(Protocol):
 
     async def delete_tag(self, repository: str, tag: str) -> bool: ...
 
-    async def tags(self, repository: str, *, last: str | None, limit: int | None) -> list[str]:
+    async def tags(
+        self, repository: str, *, last: str | None, limit: int | None
+    ) -> list[str]:
         """Tags in lexical order after ``last``."""
         ...
 
-    async def referrers(self, repository: str, subject: str) -> list[ManifestRecord]: ...
+    async def referrers(
+        self, repository: str, subject: str
+    ) -> list[ManifestRecord]: ...
 
     async def dangling(self) -> list[tuple[str, str, str]]:
         """(repository, manifest, target) where the target blob or child is missing."""

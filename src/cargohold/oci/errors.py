@@ -38,7 +38,9 @@ class RegistryError(Exception):
     message: ClassVar[str] = "unknown error"
     status: ClassVar[int] = 500
 
-    def __init__(self, detail: Any = None, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, detail: Any = None, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail if detail is not None else self.message)
         self.detail = detail
         self.headers = dict(headers or {})

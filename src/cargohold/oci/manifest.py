@@ -185,7 +185,9 @@ def parse_manifest(data: bytes, content_type: str | None) -> Manifest:
     return Manifest(
         media_type=media_type,
         config=_descriptor(document["config"], "config"),
-        layers=tuple(_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(layers)),
+        layers=tuple(
+            _descriptor(layer, f"layers[{i}]") for i, layer in enumerate(layers)
+        ),
         subject=subject,
         artifact_type=artifact_type,
         annotations=annotations,

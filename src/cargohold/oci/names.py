@@ -24,7 +24,9 @@ class RepositoryName:
     @classmethod
     def parse(cls, text: str) -> RepositoryName:
         if len(text) > MAX_NAME_LENGTH:
-            raise NameInvalid(f"repository name longer than {MAX_NAME_LENGTH} characters")
+            raise NameInvalid(
+                f"repository name longer than {MAX_NAME_LENGTH} characters"
+            )
         if not _NAME.fullmatch(text):
             raise NameInvalid(f"invalid repository name: {text[:MAX_NAME_LENGTH]!r}")
         return cls(text)

@@ -25,20 +25,25 @@ CONTENT_VIEW_TTL = 2.0
 
 
 class AccessService:
-    def __init__(self, accounts: AccountStore, meta: MetadataStore,
-                 settings: AuthSettings) -> None:
+    def __init__(
+        self, accounts: AccountStore, meta: MetadataStore, settings: AuthSettings
+    ) -> None:
         self._accounts = accounts
         self._meta = meta
         self._settings = settings
         self._active: dict[str, tuple[bool, float]] = {}
-        self._views: dict[tuple[str, tuple[str, ...]],
-                          tuple[frozenset[str], frozenset[str], float]] = {}
+        self._views: dict[
+            tuple[str, tuple[str, ...]], tuple[frozenset[str], frozenset[str], float]
+        ] = {}
 
     async def repository_policy(self, name: str) -> RepositoryPolicy:
         record = await self._accounts.repository_settings.get(name)
         visibility = record.visibility if record else self._settings.default_visibility
-        starter = (record.starter_tags if record and record.starter_tags is not None
-                   else self._settings.starter_tags)
+        starter = (
+            record.starter_tags
+            if record and record.starter_tags is not None
+            else self._settings.starter_tags
+        )
         return RepositoryPolicy(name, visibility == "public", starter)
 
     async def grants(self, principal: Principal) -> list[Grant]:
@@ -47,7 +52,9 @@ class AccessService:
         records = await self._accounts.grants.for_principal(principal.subject)
         return [Grant(r.repository, r.role, r.tags) for r in records]
 
-    async def grant(self, principal: Principal, scopes: Iterable[Scope]) -> list[Access]:
+    async def grant(
+        self, principal: Principal, scopes: Iterable[Scope]
+    ) -> list[Access]:
         """The access entries a token for ``scopes`` carries (nothing asked, nothing given)."""
         grants = await self.grants(principal)
         granted: list[Access] = []
@@ -65,8 +72,11 @@ class AccessService:
                 principal, grants, await self.repository_policy(name), scope.actions
             )
             if not decision.empty:
-                granted.append(Access(REPOSITORY, name, tuple(sorted(decision.actions)),
-                                      decision.tags))
+                granted.append(
+                    Access(
+                        REPOSITORY, name, tuple(sorted(decision.actions)), decision.tags
+                    )
+                )
         return granted
 
     async def pullable(self, principal: Principal, names: list[str]) -> list[str]:
@@ -76,9 +86,11 @@ class AccessService:
         grants = await self.grants(principal)
         wanted = frozenset({policy.PULL})
         return [
-            name for name in names
-            if not policy.decide(principal, grants, await self.repository_policy(name),
-                                 wanted).empty
+            name
+            for name in names
+            if not policy.decide(
+                principal, grants, await self.repository_policy(name), wanted
+            ).empty
         ]
 
     async def is_active(self, principal: Principal) -> bool:
@@ -90,7 +102,10 @@ class AccessService:
         if cached is not None and cached[1] > now:
             return cached[0]
         active = await self._lookup_active(principal.subject)
-        self._active[principal.subject] = (active, now + self._settings.revocation_check_seconds)
+        self._active[principal.subject] = (
+            active,
+            now + self._settings.revocation_check_seconds,
+        )
         if len(self._active) > 50_000:
             self._active.clear()
         return active
@@ -106,14 +121,18 @@ class AccessService:
             return user is not None and not user.disabled
         if kind == "token":
             token = await self._accounts.pull_tokens.get(name)
-            return (token is not None and token.revoked_at is None
-                    and (token.expires_at is None or token.expires_at > time.time()))
+            return (
+                token is not None
+                and token.revoked_at is None
+                and (token.expires_at is None or token.expires_at > time.time())
+            )
         if kind == "oidc":
             return await self._accounts.oidc.get(name) is not None
         return False
 
-    async def content_view(self, repository: str,
-                           tags: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    async def content_view(
+        self, repository: str, tags: tuple[str, ...]
+    ) -> tuple[frozenset[str], frozenset[str]]:
         """Manifests and blobs reachable from the tags matching ``tags``."""
         key = (repository, tags)
         now = time.monotonic()

@@ -36,7 +36,7 @@ def split_secret(value: str, prefix: str) -> tuple[str, str] | None:
     """``<prefix><id>_<secret>`` → (id, secret); ``None`` when it is not of that form."""
     if not value.startswith(prefix):
         return None
-    token_id, sep, secret = value[len(prefix):].partition("_")
+    token_id, sep, secret = value[len(prefix) :].partition("_")
     if not sep or len(token_id) != 32 or not secret:  # noqa: PLR2004 - uuid4 hex
         return None
     return token_id, secret
@@ -47,8 +47,13 @@ def _looks_like_jwt(value: str) -> bool:
 
 
 class Authenticator:
-    def __init__(self, accounts: AccountStore, settings: AuthSettings, audit: AuditTrail,
-                 jwks: JwksCache | None = None) -> None:
+    def __init__(
+        self,
+        accounts: AccountStore,
+        settings: AuthSettings,
+        audit: AuditTrail,
+        jwks: JwksCache | None = None,
+    ) -> None:
         self._accounts = accounts
         self._settings = settings
         self._audit = audit
@@ -64,13 +69,19 @@ class Authenticator:
         identity = username or "-"
         wait = self._throttle.retry_after(identity, client)
         if wait:
-            self._audit.record(identity, "login", identity, outcome="throttled", client=client)
-            raise TooManyRequests("too many failed logins; try again later",
-                                  headers={"Retry-After": str(wait)})
+            self._audit.record(
+                identity, "login", identity, outcome="throttled", client=client
+            )
+            raise TooManyRequests(
+                "too many failed logins; try again later",
+                headers={"Retry-After": str(wait)},
+            )
         principal = await self._check(username, password)
         if principal is None:
             self._throttle.failed(identity, client)
-            self._audit.record(identity, "login", identity, outcome="failed", client=client)
+            self._audit.record(
+                identity, "login", identity, outcome="failed", client=client
+            )
             raise Unauthorized("invalid username or password")
         self._throttle.succeeded(identity)
         self._audit.record(principal.subject, "login", identity, client=client)
@@ -118,10 +129,15 @@ class Authenticator:
     async def refresh(self, refresh_token: str, *, client: str) -> Principal:
         parsed = split_secret(refresh_token, REFRESH_TOKEN_PREFIX)
         record = await self._accounts.refresh_tokens.get(parsed[0]) if parsed else None
-        ok = passwords.secret_matches(record.secret_hash if record else None,
-                                      parsed[1] if parsed else "")
-        if (record is None or not ok or record.revoked_at is not None
-                or record.expires_at <= time.time()):
+        ok = passwords.secret_matches(
+            record.secret_hash if record else None, parsed[1] if parsed else ""
+        )
+        if (
+            record is None
+            or not ok
+            or record.revoked_at is not None
+            or record.expires_at <= time.time()
+        ):
             self._throttle.failed("refresh", client)
             self._audit.record("-", "refresh", "-", outcome="failed", client=client)
             raise Unauthorized("invalid or expired refresh token")
@@ -137,8 +153,14 @@ class Authenticator:
     async def issue_refresh_token(self, principal: Principal) -> str:
         token_id, secret = uuid.uuid4().hex, passwords.new_secret()
         now = time.time()
-        await self._accounts.refresh_tokens.create(RefreshTokenRecord(
-            token_id, principal.subject, passwords.hash_secret(secret), now,
-            now + self._settings.refresh_token_ttl_days * 86400, None,
-        ))
+        await self._accounts.refresh_tokens.create(
+            RefreshTokenRecord(
+                token_id,
+                principal.subject,
+                passwords.hash_secret(secret),
+                now,
+                now + self._settings.refresh_token_ttl_days * 86400,
+                None,
+            )
+        )
         return f"{REFRESH_TOKEN_PREFIX}{token_id}_{secret}"

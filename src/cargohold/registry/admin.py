@@ -60,8 +60,10 @@ class Conflict(RegistryError):
 
 def _check_name(kind: str, value: str) -> str:
     if not _NAME.match(value) or len(value) > 64:  # noqa: PLR2004
-        raise InvalidRequest(f"{kind} names are lower-case letters, digits and . _ - "
-                             f"(at most 64): {value[:80]!r}")
+        raise InvalidRequest(
+            f"{kind} names are lower-case letters, digits and . _ - "
+            f"(at most 64): {value[:80]!r}"
+        )
     return value
 
 
@@ -86,7 +88,9 @@ class CreatedPullToken:
 
 
 class AdminService:
-    def __init__(self, accounts: AccountStore, access: AccessService, audit: AuditTrail) -> None:
+    def __init__(
+        self, accounts: AccountStore, access: AccessService, audit: AuditTrail
+    ) -> None:
         self._accounts = accounts
         self._access = access
         self._audit = audit
@@ -102,21 +106,39 @@ class AdminService:
         if actor.is_admin:
             return
         for grant in await self._accounts.grants.for_principal(actor.subject):
-            if (grant.organization == organization and grant.role == "owner"
-                    and grant.repository == f"{organization}/*"):
+            if (
+                grant.organization == organization
+                and grant.role == "owner"
+                and grant.repository == f"{organization}/*"
+            ):
                 return
         raise Denied(f"only an owner of {organization!r} may do this")
 
-    def _record(self, actor: Principal, action: str, target: str, client: str,
-                detail: dict[str, object] | None = None) -> None:
-        self._audit.record(actor.subject, action, target, client=client,
-                           detail=json.dumps(detail) if detail else None)
+    def _record(
+        self,
+        actor: Principal,
+        action: str,
+        target: str,
+        client: str,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        self._audit.record(
+            actor.subject,
+            action,
+            target,
+            client=client,
+            detail=json.dumps(detail) if detail else None,
+        )
 
     # -- organizations ---------------------------------------------------------------
 
-    async def create_organization(self, actor: Principal, name: str, *, client: str) -> None:
+    async def create_organization(
+        self, actor: Principal, name: str, *, client: str
+    ) -> None:
         self.require_admin(actor)
-        if not await self._accounts.organizations.create(_check_name("organization", name)):
+        if not await self._accounts.organizations.create(
+            _check_name("organization", name)
+        ):
             raise Conflict(f"organization {name!r} exists")
         self._record(actor, "organization.create", name, client)
 
@@ -124,10 +146,15 @@ class AdminService:
         names = await self._accounts.organizations.all()
         if actor.is_admin:
             return names
-        mine = {g.organization for g in await self._accounts.grants.for_principal(actor.subject)}
+        mine = {
+            g.organization
+            for g in await self._accounts.grants.for_principal(actor.subject)
+        }
         return [n for n in names if n in mine]
 
-    async def delete_organization(self, actor: Principal, name: str, *, client: str) -> None:
+    async def delete_organization(
+        self, actor: Principal, name: str, *, client: str
+    ) -> None:
         self.require_admin(actor)
         if not await self._accounts.organizations.delete(name):
             raise NotFound(f"no organization {name!r}")
@@ -140,14 +167,28 @@ class AdminService:
 
     # -- users -----------------------------------------------------------------------
 
-    async def create_user(self, actor: Principal, name: str, password: str, *,
-                          is_admin: bool = False, client: str) -> None:
+    async def create_user(
+        self,
+        actor: Principal,
+        name: str,
+        password: str,
+        *,
+        is_admin: bool = False,
+        client: str,
+    ) -> None:
         self.require_admin(actor)
         _check_name("user", name)
         if len(password) < MIN_PASSWORD_LENGTH:
-            raise InvalidRequest(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
-        record = UserRecord(name, passwords.hash_password(password), is_admin=is_admin,
-                            disabled=False, created_at=time.time())
+            raise InvalidRequest(
+                f"passwords need at least {MIN_PASSWORD_LENGTH} characters"
+            )
+        record = UserRecord(
+            name,
+            passwords.hash_password(password),
+            is_admin=is_admin,
+            disabled=False,
+            created_at=time.time(),
+        )
         if not await self._accounts.users.create(record):
             raise Conflict(f"user {name!r} exists")
         self._record(actor, "user.create", f"user:{name}", client, {"admin": is_admin})
@@ -156,16 +197,22 @@ class AdminService:
         self.require_admin(actor)
         return await self._accounts.users.all()
 
-    async def set_password(self, actor: Principal, name: str, password: str, *,
-                           client: str) -> None:
+    async def set_password(
+        self, actor: Principal, name: str, password: str, *, client: str
+    ) -> None:
         if actor.subject != f"user:{name}":
             self.require_admin(actor)
         if len(password) < MIN_PASSWORD_LENGTH:
-            raise InvalidRequest(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+            raise InvalidRequest(
+                f"passwords need at least {MIN_PASSWORD_LENGTH} characters"
+            )
         if not await self._accounts.users.update(
-                name, password_hash=passwords.hash_password(password)):
+            name, password_hash=passwords.hash_password(password)
+        ):
             raise NotFound(f"no user {name!r}")
-        await self._accounts.refresh_tokens.revoke_principal(f"user:{name}", time.time())
+        await self._accounts.refresh_tokens.revoke_principal(
+            f"user:{name}", time.time()
+        )
         self._record(actor, "user.password", f"user:{name}", client)
 
     async def delete_user(self, actor: Principal, name: str, *, client: str) -> None:
@@ -174,100 +221,159 @@ class AdminService:
             raise InvalidRequest("an administrator cannot delete their own account")
         if not await self._accounts.users.delete(name):
             raise NotFound(f"no user {name!r}")
-        await self._accounts.refresh_tokens.revoke_principal(f"user:{name}", time.time())
+        await self._accounts.refresh_tokens.revoke_principal(
+            f"user:{name}", time.time()
+        )
         self._access.forget(f"user:{name}")
         self._record(actor, "user.delete", f"user:{name}", client)
 
     # -- roles and entitlements ------------------------------------------------------
 
-    async def set_member(self, actor: Principal, organization: str, user: str, role: str, *,
-                         client: str) -> GrantRecord:
+    async def set_member(
+        self, actor: Principal, organization: str, user: str, role: str, *, client: str
+    ) -> GrantRecord:
         """Give ``user`` a role on every repository of the organization (replacing any)."""
         await self._existing_org(organization)
         await self.require_owner(actor, organization)
         if await self._accounts.users.get(user) is None:
             raise NotFound(f"no user {user!r}")
         principal = f"user:{user}"
-        for grant in await self._accounts.grants.query(organization=organization,
-                                                       principal=principal):
+        for grant in await self._accounts.grants.query(
+            organization=organization, principal=principal
+        ):
             if grant.repository == f"{organization}/*" and grant.tags is None:
                 await self._accounts.grants.remove(grant.id)
-        record = await self._accounts.grants.add(principal, organization,
-                                                 f"{organization}/*", _check_role(role), None)
-        self._record(actor, "member.set", f"{organization}:{user}", client, {"role": role})
+        record = await self._accounts.grants.add(
+            principal, organization, f"{organization}/*", _check_role(role), None
+        )
+        self._record(
+            actor, "member.set", f"{organization}:{user}", client, {"role": role}
+        )
         return record
 
-    async def remove_member(self, actor: Principal, organization: str, user: str, *,
-                            client: str) -> None:
+    async def remove_member(
+        self, actor: Principal, organization: str, user: str, *, client: str
+    ) -> None:
         await self.require_owner(actor, organization)
-        removed = await self._accounts.grants.remove_principal(f"user:{user}", organization)
+        removed = await self._accounts.grants.remove_principal(
+            f"user:{user}", organization
+        )
         if not removed:
             raise NotFound(f"{user!r} has no role in {organization!r}")
         self._record(actor, "member.remove", f"{organization}:{user}", client)
 
-    async def add_grant(self, actor: Principal, *, principal: str, organization: str,
-                        repository: str, role: str, tags: list[str] | None,
-                        client: str) -> GrantRecord:
+    async def add_grant(
+        self,
+        actor: Principal,
+        *,
+        principal: str,
+        organization: str,
+        repository: str,
+        role: str,
+        tags: list[str] | None,
+        client: str,
+    ) -> GrantRecord:
         """An entitlement: ``principal`` gets ``role`` on repositories matching ``repository``
         (a glob inside the organization), limited to ``tags`` when given."""
         await self._existing_org(organization)
         await self.require_owner(actor, organization)
         if not _PRINCIPAL.match(principal):
-            raise InvalidRequest("principal must be user:<name>, token:<id> or oidc:<name>")
-        if not fnmatchcase(repository, f"{organization}/*") or repository.count("*") > 3:  # noqa: PLR2004
+            raise InvalidRequest(
+                "principal must be user:<name>, token:<id> or oidc:<name>"
+            )
+        if (
+            not fnmatchcase(repository, f"{organization}/*")
+            or repository.count("*") > 3
+        ):
             raise InvalidRequest(f"repository must be a pattern under {organization}/")
         record = await self._accounts.grants.add(
-            principal, organization, repository, _check_role(role), _check_tags(tags))
-        self._record(actor, "grant.add", principal, client,
-                     {"organization": organization, "repository": repository, "role": role,
-                      "tags": tags})
+            principal, organization, repository, _check_role(role), _check_tags(tags)
+        )
+        self._record(
+            actor,
+            "grant.add",
+            principal,
+            client,
+            {
+                "organization": organization,
+                "repository": repository,
+                "role": role,
+                "tags": tags,
+            },
+        )
         return record
 
     async def grants(self, actor: Principal, organization: str) -> list[GrantRecord]:
         await self.require_owner(actor, organization)
         return await self._accounts.grants.query(organization=organization)
 
-    async def remove_grant(self, actor: Principal, organization: str, grant_id: int, *,
-                           client: str) -> None:
+    async def remove_grant(
+        self, actor: Principal, organization: str, grant_id: int, *, client: str
+    ) -> None:
         await self.require_owner(actor, organization)
-        if not any(g.id == grant_id
-                   for g in await self._accounts.grants.query(organization=organization)):
+        if not any(
+            g.id == grant_id
+            for g in await self._accounts.grants.query(organization=organization)
+        ):
             raise NotFound(f"no grant {grant_id} in {organization!r}")
         await self._accounts.grants.remove(grant_id)
         self._record(actor, "grant.remove", str(grant_id), client)
 
     # -- pull tokens -----------------------------------------------------------------
 
-    async def create_pull_token(self, actor: Principal, organization: str, *,
-                                description: str, role: str = "puller",
-                                repository: str | None = None,
-                                tags: list[str] | None = None,
-                                expires_in_days: float | None = None,
-                                client: str) -> CreatedPullToken:
+    async def create_pull_token(
+        self,
+        actor: Principal,
+        organization: str,
+        *,
+        description: str,
+        role: str = "puller",
+        repository: str | None = None,
+        tags: list[str] | None = None,
+        expires_in_days: float | None = None,
+        client: str,
+    ) -> CreatedPullToken:
         """A machine credential for the organization, read-only unless ``role`` says so."""
         await self._existing_org(organization)
         await self.require_owner(actor, organization)
         token_id, secret = uuid.uuid4().hex, passwords.new_secret()
         now = time.time()
         record = PullTokenRecord(
-            token_id, organization, passwords.hash_secret(secret), description[:255],
-            actor.subject, now, now + expires_in_days * 86400 if expires_in_days else None,
+            token_id,
+            organization,
+            passwords.hash_secret(secret),
+            description[:255],
+            actor.subject,
+            now,
+            now + expires_in_days * 86400 if expires_in_days else None,
             None,
         )
         await self._accounts.pull_tokens.create(record)
-        await self._accounts.grants.add(f"token:{token_id}", organization,
-                                        repository or f"{organization}/*",
-                                        _check_role(role), _check_tags(tags))
-        self._record(actor, "pull_token.create", f"token:{token_id}", client,
-                     {"organization": organization, "role": role})
+        await self._accounts.grants.add(
+            f"token:{token_id}",
+            organization,
+            repository or f"{organization}/*",
+            _check_role(role),
+            _check_tags(tags),
+        )
+        self._record(
+            actor,
+            "pull_token.create",
+            f"token:{token_id}",
+            client,
+            {"organization": organization, "role": role},
+        )
         return CreatedPullToken(record, f"{PULL_TOKEN_PREFIX}{token_id}_{secret}")
 
-    async def pull_tokens(self, actor: Principal, organization: str) -> list[PullTokenRecord]:
+    async def pull_tokens(
+        self, actor: Principal, organization: str
+    ) -> list[PullTokenRecord]:
         await self.require_owner(actor, organization)
         return await self._accounts.pull_tokens.query(organization)
 
-    async def revoke_pull_token(self, actor: Principal, organization: str, token_id: str, *,
-                                client: str) -> None:
+    async def revoke_pull_token(
+        self, actor: Principal, organization: str, token_id: str, *, client: str
+    ) -> None:
         await self.require_owner(actor, organization)
         record = await self._accounts.pull_tokens.get(token_id)
         if record is None or record.organization != organization:
@@ -278,25 +384,47 @@ class AdminService:
 
     # -- CI identities (OIDC federation) ---------------------------------------------
 
-    async def create_oidc_identity(self, actor: Principal, *, name: str, issuer: str,
-                                   audience: str, subject: str,
-                                   claims: dict[str, str] | None, client: str) -> None:
+    async def create_oidc_identity(
+        self,
+        actor: Principal,
+        *,
+        name: str,
+        issuer: str,
+        audience: str,
+        subject: str,
+        claims: dict[str, str] | None,
+        client: str,
+    ) -> None:
         self.require_admin(actor)
         _check_name("identity", name)
-        if not issuer.startswith(("https://", "http://")) or not audience or not subject:
-            raise InvalidRequest("an identity needs an issuer URL, an audience and a subject")
-        record = OidcIdentityRecord(name, issuer.rstrip("/"), audience, subject,
-                                    dict(claims or {}), time.time())
+        if (
+            not issuer.startswith(("https://", "http://"))
+            or not audience
+            or not subject
+        ):
+            raise InvalidRequest(
+                "an identity needs an issuer URL, an audience and a subject"
+            )
+        record = OidcIdentityRecord(
+            name, issuer.rstrip("/"), audience, subject, dict(claims or {}), time.time()
+        )
         if not await self._accounts.oidc.create(record):
             raise Conflict(f"identity {name!r} exists")
-        self._record(actor, "oidc.create", f"oidc:{name}", client,
-                     {"issuer": issuer, "subject": subject})
+        self._record(
+            actor,
+            "oidc.create",
+            f"oidc:{name}",
+            client,
+            {"issuer": issuer, "subject": subject},
+        )
 
     async def oidc_identities(self, actor: Principal) -> list[OidcIdentityRecord]:
         self.require_admin(actor)
         return await self._accounts.oidc.all()
 
-    async def delete_oidc_identity(self, actor: Principal, name: str, *, client: str) -> None:
+    async def delete_oidc_identity(
+        self, actor: Principal, name: str, *, client: str
+    ) -> None:
         self.require_admin(actor)
         if not await self._accounts.oidc.delete(name):
             raise NotFound(f"no identity {name!r}")
@@ -305,37 +433,65 @@ class AdminService:
 
     # -- repositories ----------------------------------------------------------------
 
-    async def repository_settings(self, actor: Principal,
-                                  repository: str) -> RepositorySettingsRecord:
+    async def repository_settings(
+        self, actor: Principal, repository: str
+    ) -> RepositorySettingsRecord:
         name = RepositoryName.parse(repository)
         await self.require_owner(actor, name.namespace)
         policy = await self._access.repository_policy(name.value)
         record = await self._accounts.repository_settings.get(name.value)
         return RepositorySettingsRecord(
-            name.value, "public" if policy.public else "private",
-            record.starter_tags if record else None, record.updated_at if record else 0.0)
+            name.value,
+            "public" if policy.public else "private",
+            record.starter_tags if record else None,
+            record.updated_at if record else 0.0,
+        )
 
-    async def set_repository(self, actor: Principal, repository: str, *,
-                             visibility: str | None, starter_tags: list[str] | None,
-                             client: str) -> RepositorySettingsRecord:
+    async def set_repository(
+        self,
+        actor: Principal,
+        repository: str,
+        *,
+        visibility: str | None,
+        starter_tags: list[str] | None,
+        client: str,
+    ) -> RepositorySettingsRecord:
         current = await self.repository_settings(actor, repository)
         if visibility not in (None, "public", "private"):
             raise InvalidRequest("visibility must be public or private")
         record = RepositorySettingsRecord(
-            current.repository, visibility or current.visibility,
-            _check_tags(starter_tags) if starter_tags is not None else current.starter_tags,
-            time.time())
+            current.repository,
+            visibility or current.visibility,
+            _check_tags(starter_tags)
+            if starter_tags is not None
+            else current.starter_tags,
+            time.time(),
+        )
         await self._accounts.repository_settings.put(record)
-        self._record(actor, "repository.settings", record.repository, client,
-                     {"visibility": record.visibility,
-                      "starter_tags": list(record.starter_tags or ()) or None})
+        self._record(
+            actor,
+            "repository.settings",
+            record.repository,
+            client,
+            {
+                "visibility": record.visibility,
+                "starter_tags": list(record.starter_tags or ()) or None,
+            },
+        )
         return record
 
     # -- audit -----------------------------------------------------------------------
 
-    async def audit_events(self, actor: Principal, *, after_id: int = 0, limit: int = 100,
-                           subject: str | None = None) -> list[AuditEvent]:
+    async def audit_events(
+        self,
+        actor: Principal,
+        *,
+        after_id: int = 0,
+        limit: int = 100,
+        subject: str | None = None,
+    ) -> list[AuditEvent]:
         self.require_admin(actor)
         await self._audit.flush()
-        return await self._accounts.audit.query(after_id=after_id, limit=min(limit, 1000),
-                                                actor=subject)
+        return await self._accounts.audit.query(
+            after_id=after_id, limit=min(limit, 1000), actor=subject
+        )

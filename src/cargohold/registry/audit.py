@@ -24,11 +24,27 @@ class AuditTrail:
         self._interval = flush_interval
         self._task: asyncio.Task[None] | None = None
 
-    def record(self, actor: str, action: str, target: str, *, outcome: str = "ok",
-               client: str = "", detail: str | None = None) -> None:
-        event = AuditEvent(actor, action, target, outcome, client, detail, at=time.time())
-        log.info("audit", actor=actor, action=action, target=target, outcome=outcome,
-                 client=client)
+    def record(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        *,
+        outcome: str = "ok",
+        client: str = "",
+        detail: str | None = None,
+    ) -> None:
+        event = AuditEvent(
+            actor, action, target, outcome, client, detail, at=time.time()
+        )
+        log.info(
+            "audit",
+            actor=actor,
+            action=action,
+            target=target,
+            outcome=outcome,
+            client=client,
+        )
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -49,8 +65,10 @@ class AuditTrail:
             return
         try:
             await self._store.audit.append(*events)
-        except Exception:  # noqa: BLE001 - never fail a request over the audit
-            log.exception("audit write failed; events only in the log", count=len(events))
+        except Exception:
+            log.exception(
+                "audit write failed; events only in the log", count=len(events)
+            )
 
     async def close(self) -> None:
         if self._task is not None:

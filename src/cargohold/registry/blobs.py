@@ -46,12 +46,17 @@ class BlobService:
         try:
             info = await self._store.stat(digest)
         except BlobNotFound:
-            log.error("blob linked but missing from storage; run cargohold fsck",
-                      repository=repo.value, digest=str(digest))
+            log.error(
+                "blob linked but missing from storage; run cargohold fsck",
+                repository=repo.value,
+                digest=str(digest),
+            )
             raise BlobUnknown(str(digest)) from None
         return Blob(digest, blob.size, path=info.path)
 
-    def stream(self, blob: Blob, *, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    def stream(
+        self, blob: Blob, *, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
         return self._store.open(blob.digest, start=start, end=end)
 
     async def mount(

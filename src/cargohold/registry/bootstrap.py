@@ -24,12 +24,18 @@ async def bootstrap(services: Services, admin: AdminSettings) -> str | None:
         return None
     name = admin.user or "admin"
     password = admin.password or secrets.token_urlsafe(18)
-    created = await accounts.users.create(UserRecord(
-        name, passwords.hash_password(password), is_admin=True, disabled=False,
-        created_at=time.time(),
-    ))
+    created = await accounts.users.create(
+        UserRecord(
+            name,
+            passwords.hash_password(password),
+            is_admin=True,
+            disabled=False,
+            created_at=time.time(),
+        )
+    )
     if created:
-        services.auth.audit.record("system", "user.create", f"user:{name}",
-                                   detail="first administrator")
+        services.auth.audit.record(
+            "system", "user.create", f"user:{name}", detail="first administrator"
+        )
         await services.auth.audit.flush()
     return None if admin.password or not created else password

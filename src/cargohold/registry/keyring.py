@@ -22,7 +22,9 @@ ACTIVATION_DELAY = 90.0
 
 
 class KeyRing:
-    def __init__(self, store: AccountStore, *, algorithm: str, retention_hours: float) -> None:
+    def __init__(
+        self, store: AccountStore, *, algorithm: str, retention_hours: float
+    ) -> None:
         self._store = store
         self._algorithm = algorithm
         self._retention = retention_hours * 3600
@@ -51,11 +53,15 @@ class KeyRing:
         return self._set
 
     @staticmethod
-    def _active(records: list[KeyRecord], accepted: dict[str, SigningKey],
-                now: float) -> SigningKey:
+    def _active(
+        records: list[KeyRecord], accepted: dict[str, SigningKey], now: float
+    ) -> SigningKey:
         # The newest key old enough to be known everywhere; else the newest at all.
-        live = sorted((r for r in records if r.kid in accepted),
-                      key=lambda r: r.created_at, reverse=True)
+        live = sorted(
+            (r for r in records if r.kid in accepted),
+            key=lambda r: r.created_at,
+            reverse=True,
+        )
         for record in live:
             if record.created_at <= now - ACTIVATION_DELAY:
                 return accepted[record.kid]
@@ -73,7 +79,9 @@ class KeyRing:
         await self._store.keys.add(
             KeyRecord(key.kid, key.algorithm, key.private_pem(), created, None)
         )
-        await self._store.keys.retire_others(key.kid, now + (0 if activate_now else ACTIVATION_DELAY))
+        await self._store.keys.retire_others(
+            key.kid, now + (0 if activate_now else ACTIVATION_DELAY)
+        )
         await self._store.keys.purge(now - self._retention)
         log.info("token signing key added", kid=key.kid, algorithm=key.algorithm)
         return key

@@ -39,6 +39,11 @@ class Report:
     repaired: int = 0
 
     @property
+    def unrepaired(self) -> int:
+        """Problems ``--repair`` cannot fix: manifests whose content is gone."""
+        return len(self.dangling_references)
+
+    @property
     def problems(self) -> int:
         return (
             len(self.missing_blobs)
@@ -99,6 +104,9 @@ async def fsck(services: Services, *, repair: bool, grace_seconds: float) -> Rep
             + len(report.orphan_uploads)
             + len(report.sessions_without_bytes)
         )
+        # Forgetting a broken blob can leave manifests that need it: those cannot be
+        # repaired here (the bytes are gone), only pushed again; report them as left.
+        report.dangling_references = await services.meta.manifests.dangling()
     return report
 
 

@@ -69,7 +69,11 @@ class ManifestService:
         return _stored(record)
 
     async def put(
-        self, repo: RepositoryName, ref: ManifestRef, content: bytes, content_type: str | None
+        self,
+        repo: RepositoryName,
+        ref: ManifestRef,
+        content: bytes,
+        content_type: str | None,
     ) -> StoredManifest:
         """Validate and store a manifest; move the tag if ``ref`` is one.
 
@@ -83,7 +87,9 @@ class ManifestService:
         digest = Digest.of(content, algorithm)
         if ref.digest is not None and digest != ref.digest:
             raise DigestInvalid(f"manifest hashes to {digest}, not {ref.digest}")
-        references = [Reference(str(d.digest), "blob") for d in manifest.blob_references]
+        references = [
+            Reference(str(d.digest), "blob") for d in manifest.blob_references
+        ]
         references += [Reference(str(d.digest), "manifest") for d in manifest.manifests]
         record = ManifestRecord(
             repository=repo.value,
@@ -92,7 +98,9 @@ class ManifestService:
             content=content,
             artifact_type=manifest.referrer_artifact_type,
             subject=str(manifest.subject.digest) if manifest.subject else None,
-            annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
+            annotations=json.dumps(manifest.annotations)
+            if manifest.annotations
+            else None,
         )
         tag = ref.tag.value if ref.tag else None
         missing = await self._meta.manifests.put(record, tag=tag, references=references)

@@ -32,14 +32,19 @@ class AuthServices:
     admin: AdminService
 
     @classmethod
-    def build(cls, accounts: AccountStore, meta: MetadataStore,
-              settings: AuthSettings) -> AuthServices:
-        from cargohold.auth.oidc import JwksCache  # noqa: PLC0415
+    def build(
+        cls, accounts: AccountStore, meta: MetadataStore, settings: AuthSettings
+    ) -> AuthServices:
         import httpx  # noqa: PLC0415
 
+        from cargohold.auth.oidc import JwksCache  # noqa: PLC0415
+
         audit = AuditTrail(accounts)
-        keyring = KeyRing(accounts, algorithm=settings.signing_algorithm,
-                          retention_hours=settings.key_retention_hours)
+        keyring = KeyRing(
+            accounts,
+            algorithm=settings.signing_algorithm,
+            retention_hours=settings.key_retention_hours,
+        )
         jwks = JwksCache(httpx.AsyncClient(timeout=10.0))
         access = AccessService(accounts, meta, settings)
         return cls(
@@ -47,10 +52,15 @@ class AuthServices:
             access=access,
             authenticator=Authenticator(accounts, settings, audit, jwks),
             keyring=keyring,
-            issuer=TokenIssuer(keyring.current, issuer=settings.issuer,
-                               service=settings.service, ttl=settings.token_ttl_seconds),
-            verifier=TokenVerifier(keyring.current, issuer=settings.issuer,
-                                   service=settings.service),
+            issuer=TokenIssuer(
+                keyring.current,
+                issuer=settings.issuer,
+                service=settings.service,
+                ttl=settings.token_ttl_seconds,
+            ),
+            verifier=TokenVerifier(
+                keyring.current, issuer=settings.issuer, service=settings.service
+            ),
             audit=audit,
             admin=AdminService(accounts, access, audit),
         )
@@ -67,8 +77,13 @@ class Services:
     auth: AuthServices
 
     @classmethod
-    def build(cls, meta: MetadataStore, store: BlobStore, accounts: AccountStore,
-              settings: AuthSettings) -> Services:
+    def build(
+        cls,
+        meta: MetadataStore,
+        store: BlobStore,
+        accounts: AccountStore,
+        settings: AuthSettings,
+    ) -> Services:
         return cls(
             meta=meta,
             store=store,

@@ -92,10 +92,24 @@ class UploadService:
         now = time.time()
         return UploadRecord(upload_id, repo.value, 0, now, now)
 
-    async def status(self, repo: RepositoryName, upload_id: str) -> UploadRecord:
+    async def _session(self, repo: RepositoryName, upload_id: str) -> UploadRecord:
         record = await self._meta.uploads.get(upload_id)
         if record is None or record.repository != repo.value:
             raise BlobUploadUnknown(upload_id[:64])
+        return record
+
+    async def status(self, repo: RepositoryName, upload_id: str) -> UploadRecord:
+        """The session, if its bytes are still there to continue from.
+
+        A crash between moving finished bytes to their content address and recording the
+        blob leaves a session without bytes: it cannot grow any more, so it is unknown
+        (a retried ``PUT ?digest=`` still completes it, see ``finish``).
+        """
+        record = await self._session(repo, upload_id)
+        try:
+            await self._store.upload_size(upload_id)
+        except BlobNotFound:
+            raise BlobUploadUnknown(upload_id[:64]) from None
         return record
 
     async def append(
@@ -137,7 +151,9 @@ class UploadService:
     ) -> int:
         """Write the last chunk (if any), verify ``digest`` and commit. Returns the size."""
         async with self._lock(upload_id):
-            record = await self.status(repo, upload_id)
+            record = await self._session(repo, upload_id)
+            if await self._committed_before_crash(record, digest):
+                return record.size
             size = record.size
             if body is not None and content_length != 0:
                 size = await self._write(record, body, content_length)
@@ -153,9 +169,27 @@ class UploadService:
             self._hashes.pop(upload_id, None)
             return size
 
+    async def _committed_before_crash(self, record: UploadRecord, digest: Digest) -> bool:
+        """Finish a session whose bytes were committed as ``digest`` before a crash."""
+        try:
+            await self._store.upload_size(record.id)
+        except BlobNotFound:
+            pass
+        else:
+            return False
+        try:
+            info = await self._store.stat(digest)
+        except BlobNotFound:
+            raise BlobUploadUnknown(record.id) from None
+        if info.size != record.size:
+            raise BlobUploadUnknown(record.id)
+        log.info("completing an upload committed before a restart", upload=record.id)
+        await self._meta.uploads.finish(record.id, record.repository, str(digest), info.size)
+        return True
+
     async def cancel(self, repo: RepositoryName, upload_id: str) -> None:
         async with self._lock(upload_id):
-            await self.status(repo, upload_id)
+            await self._session(repo, upload_id)
             await self._discard(upload_id)
 
     async def expire(self, older_than: float) -> int:
@@ -171,7 +205,10 @@ class UploadService:
         await self._store.abort(upload_id)
 
     async def _write(
-        self, record: UploadRecord, body: AsyncIterable[bytes], content_length: int | None
+        self,
+        record: UploadRecord,
+        body: AsyncIterable[bytes],
+        content_length: int | None,
     ) -> int:
         running = self._hashes.pop(record.id, None)
         hasher = running.hasher if running and running.size == record.size else None
@@ -181,8 +218,12 @@ class UploadService:
         except BlobNotFound:
             raise BlobUploadUnknown(record.id) from None
         checked.check()
-        if not await self._meta.uploads.set_size(record.id, expected=record.size, size=size):
-            raise BlobUploadInvalid("upload changed concurrently; query its status and retry")
+        if not await self._meta.uploads.set_size(
+            record.id, expected=record.size, size=size
+        ):
+            raise BlobUploadInvalid(
+                "upload changed concurrently; query its status and retry"
+            )
         if hasher is not None:
             self._hashes[record.id] = _RunningHash(size, hasher)
         return size
@@ -200,7 +241,9 @@ class UploadService:
         return hasher.hexdigest()
 
     @staticmethod
-    def _progress_headers(repo: RepositoryName, upload_id: str, size: int) -> dict[str, str]:
+    def _progress_headers(
+        repo: RepositoryName, upload_id: str, size: int
+    ) -> dict[str, str]:
         return {
             "Location": f"/v2/{repo.value}/blobs/uploads/{upload_id}",
             "Range": upload_range(size),

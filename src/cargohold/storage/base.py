@@ -22,11 +22,11 @@ if TYPE_CHECKING:
     from cargohold.oci.digest import Digest
 
 
-class BlobNotFound(Exception):  # noqa: N818 - mirrors dist PathNotFoundError
+class BlobNotFound(Exception):
     """The blob or upload does not exist in the store."""
 
 
-class UploadDisconnected(Exception):  # noqa: N818
+class UploadDisconnected(Exception):
     """The request body ended early; the chunk was rolled back."""
 
 
@@ -59,7 +59,11 @@ class BlobStore(Protocol):
         ...
 
     async def append(
-        self, upload_id: str, offset: int, body: AsyncIterable[bytes], hasher: _Hash | None
+        self,
+        upload_id: str,
+        offset: int,
+        body: AsyncIterable[bytes],
+        hasher: _Hash | None,
     ) -> int:
         """Write ``body`` at ``offset`` (the size the caller believes the upload has).
 
@@ -68,6 +72,10 @@ class BlobStore(Protocol):
         If ``body`` raises, the upload is cut back to ``offset`` and the error propagates.
         Raises ``BlobNotFound`` if the upload does not exist.
         """
+        ...
+
+    async def upload_size(self, upload_id: str) -> int:
+        """Bytes an upload holds now. Raises ``BlobNotFound`` if it does not exist."""
         ...
 
     def read_upload(self, upload_id: str, *, end: int) -> AsyncIterator[bytes]:

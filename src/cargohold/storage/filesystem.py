@@ -106,7 +106,11 @@ class FilesystemBlobStore:
         self._upload_path(upload_id).touch(exist_ok=False)
 
     async def append(
-        self, upload_id: str, offset: int, body: AsyncIterable[bytes], hasher: _Hash | None
+        self,
+        upload_id: str,
+        offset: int,
+        body: AsyncIterable[bytes],
+        hasher: _Hash | None,
     ) -> int:
         path = self._upload_path(upload_id)
         try:
@@ -130,6 +134,12 @@ class FilesystemBlobStore:
         finally:
             os.close(fd)
         return size
+
+    async def upload_size(self, upload_id: str) -> int:
+        try:
+            return self._upload_path(upload_id).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(upload_id) from None
 
     async def read_upload(self, upload_id: str, *, end: int) -> AsyncIterator[bytes]:
         path = self._upload_path(upload_id)

@@ -41,7 +41,11 @@ class MemoryBlobStore:
         self._uploads[upload_id] = (bytearray(), time.time())
 
     async def append(
-        self, upload_id: str, offset: int, body: AsyncIterable[bytes], hasher: _Hash | None
+        self,
+        upload_id: str,
+        offset: int,
+        body: AsyncIterable[bytes],
+        hasher: _Hash | None,
     ) -> int:
         try:
             buffer = self._uploads[upload_id][0]
@@ -58,6 +62,12 @@ class MemoryBlobStore:
             raise
         self._uploads[upload_id] = (buffer, time.time())
         return len(buffer)
+
+    async def upload_size(self, upload_id: str) -> int:
+        try:
+            return len(self._uploads[upload_id][0])
+        except KeyError:
+            raise BlobNotFound(upload_id) from None
 
     async def read_upload(self, upload_id: str, *, end: int) -> AsyncIterator[bytes]:
         try:

@@ -19,6 +19,17 @@ _PATTERNS = {
 _MAYBE_PATTERNS = {**_PATTERNS, "type": ["array", "null"]}
 
 
+_TOKEN: dict[str, JSON] = {
+    "id": {"type": "string"},
+    "organization": _NAME,
+    "description": {"type": "string"},
+    "created_by": {"type": "string"},
+    "created_at": _TIME,
+    "expires_at": _MAYBE_TIME,
+    "revoked_at": _MAYBE_TIME,
+}
+
+
 def ref(name: str) -> JSON:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -133,42 +144,18 @@ SCHEMAS: dict[str, JSON] = {
             },
         },
     ),
-    "PullToken": _object(
-        [
-            "id",
-            "organization",
-            "description",
-            "created_by",
-            "created_at",
-            "expires_at",
-            "revoked_at",
-        ],
-        {
-            "id": {"type": "string"},
-            "organization": _NAME,
-            "description": {"type": "string"},
-            "created_by": {"type": "string"},
-            "created_at": _TIME,
-            "expires_at": _MAYBE_TIME,
-            "revoked_at": _MAYBE_TIME,
+    "PullToken": _object(list(_TOKEN), _TOKEN),
+    "CreatedPullToken": _object(
+        [*_TOKEN, "secret"],
+        _TOKEN
+        | {
+            "secret": {
+                "type": "string",
+                "pattern": "^chp_",
+                "description": "the password (any username); shown once",
+            }
         },
     ),
-    "CreatedPullToken": {
-        "allOf": [
-            ref("PullToken"),
-            {
-                "type": "object",
-                "required": ["secret"],
-                "properties": {
-                    "secret": {
-                        "type": "string",
-                        "pattern": "^chp_",
-                        "description": "the password (any username); shown once",
-                    }
-                },
-            },
-        ]
-    },
     "NewOidcIdentity": _object(
         ["name", "issuer", "audience", "subject"],
         {

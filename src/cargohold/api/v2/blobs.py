@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
 from cargohold.api.access import authorize
 from cargohold.api.v2.common import path_digest, repository, services

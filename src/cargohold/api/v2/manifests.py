@@ -40,7 +40,9 @@ async def get_manifest(request: Request) -> Response:
         assert ref.digest is not None  # noqa: S101 - a reference is a tag or a digest
         await permit.require_manifest(request, ref.digest)
     manifest = await services(request).manifests.get(repo, ref)
-    return Response(manifest.content, headers=_headers(manifest), media_type=manifest.media_type)
+    return Response(
+        manifest.content, headers=_headers(manifest), media_type=manifest.media_type
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -17,6 +17,10 @@ async def list_referrers(request: Request) -> Response:
     permit = await authorize(request, repo, PULL)
     await permit.require_manifest(request, subject)
     artifact_type = request.query_params.get("artifactType") or None
-    referrers = await services(request).manifests.referrers(repo, subject, artifact_type)
+    referrers = await services(request).manifests.referrers(
+        repo, subject, artifact_type
+    )
     headers = {"OCI-Filters-Applied": "artifactType"} if referrers.filtered else {}
-    return Response(referrers_index(referrers), headers=headers, media_type=mediatypes.OCI_INDEX)
+    return Response(
+        referrers_index(referrers), headers=headers, media_type=mediatypes.OCI_INDEX
+    )

@@ -19,8 +19,12 @@ routes = [
         name="manifest",
     ),
     Route(f"{NAME}/manifests/{{reference}}", manifests.put_manifest, methods=["PUT"]),
-    Route(f"{NAME}/manifests/{{reference}}", manifests.delete_manifest, methods=["DELETE"]),
-    Route(f"{NAME}/blobs/uploads/", uploads.start_upload, methods=["POST"], name="uploads"),
+    Route(
+        f"{NAME}/manifests/{{reference}}", manifests.delete_manifest, methods=["DELETE"]
+    ),
+    Route(
+        f"{NAME}/blobs/uploads/", uploads.start_upload, methods=["POST"], name="uploads"
+    ),
     Route(
         f"{NAME}/blobs/uploads/{{upload}}",
         uploads.upload_status,
@@ -29,7 +33,9 @@ routes = [
     ),
     Route(f"{NAME}/blobs/uploads/{{upload}}", uploads.patch_upload, methods=["PATCH"]),
     Route(f"{NAME}/blobs/uploads/{{upload}}", uploads.finish_upload, methods=["PUT"]),
-    Route(f"{NAME}/blobs/uploads/{{upload}}", uploads.cancel_upload, methods=["DELETE"]),
+    Route(
+        f"{NAME}/blobs/uploads/{{upload}}", uploads.cancel_upload, methods=["DELETE"]
+    ),
     Route(f"{NAME}/blobs/{{digest}}", blobs.head_blob, methods=["HEAD"], name="blob"),
     Route(f"{NAME}/blobs/{{digest}}", blobs.get_blob, methods=["GET"]),
     Route(f"{NAME}/blobs/{{digest}}", blobs.delete_blob, methods=["DELETE"]),

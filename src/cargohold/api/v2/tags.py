@@ -19,8 +19,15 @@ def _page(request: Request) -> tuple[str | None, int | None]:
     )
 
 
-def _response(key: str, page: list[str], shown: list[str], extra: dict[str, str], *,
-              path: str, limit: int | None) -> Response:
+def _response(
+    key: str,
+    page: list[str],
+    shown: list[str],
+    extra: dict[str, str],
+    *,
+    path: str,
+    limit: int | None,
+) -> Response:
     """``shown`` is ``page`` less what the caller may not see; the Link follows ``page``."""
     headers = {}
     if limit and len(page) == limit:
@@ -35,8 +42,9 @@ async def list_tags(request: Request) -> Response:
     tags = await services(request).manifests.tags(repo, last=last, limit=limit)
     # A tag-limited caller sees only its tags; pages may then come out short.
     shown = permit.visible_tags(tags)
-    return _response("tags", tags, shown, {"name": repo.value}, path=request.url.path,
-                     limit=limit)
+    return _response(
+        "tags", tags, shown, {"name": repo.value}, path=request.url.path, limit=limit
+    )
 
 
 async def catalog(request: Request) -> Response:
@@ -50,4 +58,6 @@ async def catalog(request: Request) -> Response:
         if token.find(REGISTRY, CATALOG) is None:
             raise unauthorized(request, scope, error="insufficient_scope")
         shown = await svc.auth.access.pullable(token.principal, names)
-    return _response("repositories", names, shown, {}, path=request.url.path, limit=limit)
+    return _response(
+        "repositories", names, shown, {}, path=request.url.path, limit=limit
+    )

@@ -7,8 +7,8 @@ from starlette.responses import Response
 
 from cargohold.api.access import authenticate, authorize
 from cargohold.api.v2.common import content_length, repository, services
-from cargohold.oci.digest import Digest
 from cargohold.auth.policy import PULL, PUSH
+from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUploadInvalid, Denied, DigestInvalid, Unauthorized
 from cargohold.oci.names import RepositoryName
 from cargohold.oci.ranges import parse_content_range, upload_range
@@ -57,12 +57,18 @@ async def start_upload(request: Request) -> Response:
     if digest is None:
         return _progress(repo, record.id, 0, 202)
     await svc.uploads.finish(
-        repo, record.id, digest, request.stream(), content_length=content_length(request)
+        repo,
+        record.id,
+        digest,
+        request.stream(),
+        content_length=content_length(request),
     )
     return _created(repo, digest)
 
 
-async def _mount(request: Request, repo: RepositoryName, digest: Digest) -> Digest | None:
+async def _mount(
+    request: Request, repo: RepositoryName, digest: Digest
+) -> Digest | None:
     """Mount if the caller may read the source; otherwise fall back to an upload."""
     source_name = request.query_params.get("from")
     source = RepositoryName.parse(source_name) if source_name else None
@@ -109,12 +115,20 @@ async def finish_upload(request: Request) -> Response:
     await authorize(request, repo, PUSH)
     digest = _query_digest(request)
     if digest is None:
-        raise DigestInvalid("the digest query parameter is required to finish an upload")
+        raise DigestInvalid(
+            "the digest query parameter is required to finish an upload"
+        )
     length = content_length(request)
     if request.headers.get("content-range") and length is None:
-        raise BlobUploadInvalid("a final chunk with Content-Range needs a Content-Length")
+        raise BlobUploadInvalid(
+            "a final chunk with Content-Range needs a Content-Length"
+        )
     await services(request).uploads.finish(
-        repo, request.path_params["upload"], digest, request.stream(), content_length=length
+        repo,
+        request.path_params["upload"],
+        digest,
+        request.stream(),
+        content_length=length,
     )
     return _created(repo, digest)
 
