@@ -566,20 +566,22 @@ def repos() -> None:
 @click.argument("name")
 @click.option("--visibility", type=click.Choice(VISIBILITIES))
 @click.option(
-    "--starter-tag",
-    "starter_tags",
-    multiple=True,
-    metavar="GLOB",
-    help="Tags anyone may pull when public (repeatable; replaces the list).",
+    "--starter-tags",
+    metavar="GLOBS",
+    help="Comma-separated tags anyone may pull when public (replaces the list; "
+    "'' for none).",
 )
 @target_options
 def repos_set(
-    target: Target, *, name: str, visibility: str | None, starter_tags: tuple[str, ...]
+    target: Target, *, name: str, visibility: str | None, starter_tags: str | None
 ) -> None:
     """Change a repository's settings."""
-    if visibility is None and not starter_tags:
-        raise click.UsageError("give --visibility and/or --starter-tag")
-    body = {"visibility": visibility, "starter_tags": list(starter_tags) or None}
+    if visibility is None and starter_tags is None:
+        raise click.UsageError("give --visibility and/or --starter-tags")
+    tags = None
+    if starter_tags is not None:
+        tags = [tag.strip() for tag in starter_tags.split(",") if tag.strip()]
+    body = {"visibility": visibility, "starter_tags": tags}
     result = call(
         target, "PUT", f"/repositories/{quote(name, safe='/')}/settings", body=body
     )

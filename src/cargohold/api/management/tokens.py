@@ -13,7 +13,7 @@ from cargohold.api.management import views
 from cargohold.api.management.body import json_fields
 from cargohold.api.management.common import admin, client, no_content, reply
 from cargohold.auth.policy import ROLES, Principal
-from cargohold.registry.admin import InvalidRequest
+from cargohold.registry.admin import MAX_PATTERN_WILDCARDS, InvalidRequest
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -26,7 +26,8 @@ def _within(organization: str, repository: str | None) -> str | None:
     # AdminService.create_pull_token does not check the pattern (add_grant does);
     # without this, an owner could mint a token for every organization's repositories.
     if repository is not None and (
-        not fnmatchcase(repository, f"{organization}/*") or repository.count("*") > 3  # noqa: PLR2004
+        not fnmatchcase(repository, f"{organization}/*")
+        or repository.count("*") > MAX_PATTERN_WILDCARDS
     ):
         raise InvalidRequest(f"repository must be a pattern under {organization}/")
     return repository
