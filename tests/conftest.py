@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,10 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings on a fresh data directory; keyword arguments are TOML-shaped overrides."""
+    """Settings on a fresh data directory.
+
+    Keyword arguments are TOML-shaped overrides.
+    """
 
     def make(**overrides: Any) -> Settings:
         overrides.setdefault("data_dir", tmp_path / "data")
@@ -65,16 +68,17 @@ async def make_client(
 
 
 @pytest.fixture
-async def client(make_client: Callable[..., Awaitable[httpx.AsyncClient]]) -> httpx.AsyncClient:
+async def client(
+    make_client: Callable[..., Awaitable[httpx.AsyncClient]],
+) -> httpx.AsyncClient:
     """A client of a registry with authentication off (the core API tests)."""
     return await make_client()
 
 
 @pytest.fixture
-def free_port() -> Iterator[int]:
+def free_port() -> int:
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    yield port
+        return sock.getsockname()[1]

@@ -58,6 +58,7 @@ def main() -> None:
 def serve(
     config: Path | None,
     data_dir: Path | None,
+    *,
     host: str | None,
     port: int | None,
     workers: int | None,
@@ -92,9 +93,9 @@ def serve(
     generated = asyncio.run(_prepare(settings))
     if generated is not None:
         click.secho(
-            f"Created the first administrator {settings.admin.user or 'admin'!r} with password "
-            f"{generated!r}. It is shown only this once: store it, or set "
-            "CARGOHOLD_ADMIN_PASSWORD on first start instead.",
+            f"Created the first administrator {settings.admin.user or 'admin'!r} "
+            f"with password {generated!r}. It is shown only this once: store it, "
+            "or set CARGOHOLD_ADMIN_PASSWORD on first start instead.",
             fg="yellow",
             err=True,
         )

@@ -1,11 +1,13 @@
 """Typed, frozen settings: loaded once from a TOML file plus ``CARGOHOLD_*`` variables.
 
-Precedence, lowest first: built-in defaults, the TOML file, the environment, then explicit
-overrides (command-line flags). Every key is documented in ``docs/configuration.md``; an
-unknown key or a bad value fails at load with a message naming it.
+Precedence, lowest first: built-in defaults, the TOML file, the environment, then
+explicit overrides (command-line flags). Every key is documented in
+``docs/configuration.md``; an unknown key or a bad value fails at load with a message
+naming it.
 
-Environment variables name a key as ``CARGOHOLD_<SECTION>_<KEY>`` (``CARGOHOLD_SERVER_PORT``)
-or, for top-level keys, ``CARGOHOLD_<KEY>`` (``CARGOHOLD_DATA_DIR``).
+Environment variables name a key as ``CARGOHOLD_<SECTION>_<KEY>``
+(``CARGOHOLD_SERVER_PORT``) or, for top-level keys, ``CARGOHOLD_<KEY>``
+(``CARGOHOLD_DATA_DIR``).
 """
 
 from __future__ import annotations
@@ -145,29 +147,50 @@ _SECTIONS = {
 def _coerce(name: str, kind: Any, value: Any) -> Any:
     origin = get_origin(kind)
     if origin in (Union, types.UnionType):
-        options = [a for a in get_args(kind) if a is not type(None)]
-        if value is None or value == "":
-            return None
-        return _coerce(name, options[0], value)
+        return _coerce_optional(name, kind, value)
     if origin is tuple:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list | tuple) or not all(
-            isinstance(v, str) for v in value
-        ):
-            raise SettingsError(f"{name}: expected a list of strings")
-        return tuple(value)
+        return _coerce_strings(name, value)
     if origin is Literal:
-        if value not in get_args(kind):
-            allowed = ", ".join(map(str, get_args(kind)))
-            raise SettingsError(f"{name}: {value!r} is not one of {allowed}")
-        return value
+        return _coerce_literal(name, kind, value)
     if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _BOOLEANS:
-            return _BOOLEANS[value.lower()]
-        raise SettingsError(f"{name}: {value!r} is not a boolean")
+        return _coerce_bool(name, value)
+    return _coerce_scalar(name, kind, value)
+
+
+def _coerce_optional(name: str, kind: Any, value: Any) -> Any:
+    options = [a for a in get_args(kind) if a is not type(None)]
+    if value is None or value == "":
+        return None
+    return _coerce(name, options[0], value)
+
+
+def _coerce_strings(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, str) for v in value
+    ):
+        raise SettingsError(f"{name}: expected a list of strings")
+    return tuple(value)
+
+
+def _coerce_literal(name: str, kind: Any, value: Any) -> Any:
+    if value not in get_args(kind):
+        allowed = ", ".join(map(str, get_args(kind)))
+        raise SettingsError(f"{name}: {value!r} is not one of {allowed}")
+    return value
+
+
+def _coerce_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _BOOLEANS:
+        return _BOOLEANS[value.lower()]
+    raise SettingsError(f"{name}: {value!r} is not a boolean")
+
+
+def _coerce_scalar(name: str, kind: Any, value: Any) -> Any:
+    """Numbers, strings and paths: checked, then converted by ``kind(value)``."""
     if kind in (int, float) and isinstance(value, bool):
         raise SettingsError(f"{name}: expected a number, got {value!r}")
     if kind is int and isinstance(value, float):
@@ -187,7 +210,7 @@ def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - known
     if unknown:
-        raise SettingsError(f"unknown setting {prefix}{sorted(unknown)[0]}")
+        raise SettingsError(f"unknown setting {prefix}{min(unknown)}")
     kwargs = {k: _coerce(f"{prefix}{k}", hints[k], v) for k, v in values.items()}
     return cls(**kwargs)
 
@@ -242,6 +265,6 @@ def load(
         sections[name] = _build(cls, raw, f"{name}.")
     unknown = set(tree) - {"data_dir"}
     if unknown:
-        raise SettingsError(f"unknown setting {sorted(unknown)[0]}")
+        raise SettingsError(f"unknown setting {min(unknown)}")
     data_dir = _coerce("data_dir", Path, tree.get("data_dir", DEFAULT_DATA_DIR))
     return Settings(data_dir=data_dir, **sections)

@@ -16,7 +16,9 @@ def services_of(client: httpx.AsyncClient) -> Services:
 
 
 async def token(
-    client: httpx.AsyncClient, *scopes: str, auth: tuple[str, str] | None = None,
+    client: httpx.AsyncClient,
+    *scopes: str,
+    auth: tuple[str, str] | None = None,
     service: str = "cargohold",
 ) -> str:
     response = await client.get(
@@ -31,18 +33,25 @@ def bearer(value: str) -> dict[str, str]:
 
 
 async def as_user(
-    client: httpx.AsyncClient, repo: str, actions: str = "pull",
+    client: httpx.AsyncClient,
+    repo: str,
+    actions: str = "pull",
     auth: tuple[str, str] | None = None,
 ) -> dict[str, str]:
-    """Headers carrying a token for ``repository:<repo>:<actions>`` (anonymous if no auth)."""
+    """Headers carrying a token for ``repository:<repo>:<actions>``.
+
+    The token is anonymous if no auth.
+    """
     return bearer(await token(client, f"repository:{repo}:{actions}", auth=auth))
 
 
-async def token_auth_client(make_client) -> httpx.AsyncClient:  # noqa: ANN001
+async def token_auth_client(make_client) -> httpx.AsyncClient:
     """A client of an in-process registry with token auth and the admin ``ADMIN``."""
-    from cargohold.registry.bootstrap import bootstrap  # noqa: PLC0415
-    from cargohold.settings import AdminSettings  # noqa: PLC0415
+    from cargohold.registry.bootstrap import bootstrap
+    from cargohold.settings import AdminSettings
 
     client = await make_client(auth={"mode": "token"})
-    await bootstrap(services_of(client), AdminSettings(user=ADMIN[0], password=ADMIN[1]))
+    await bootstrap(
+        services_of(client), AdminSettings(user=ADMIN[0], password=ADMIN[1])
+    )
     return client

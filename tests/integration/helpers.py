@@ -21,13 +21,18 @@ def digest_of(data: bytes, algorithm: str = "sha256") -> str:
 
 
 def descriptor(data: bytes, media_type: str, **extra: Any) -> dict[str, Any]:
-    return {"mediaType": media_type, "digest": digest_of(data), "size": len(data)} | extra
+    return {
+        "mediaType": media_type,
+        "digest": digest_of(data),
+        "size": len(data),
+    } | extra
 
 
 async def push_blob(client: httpx.AsyncClient, repo: str, data: bytes) -> str:
     digest = digest_of(data)
-    response = await client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest},
-                                 content=data)
+    response = await client.post(
+        f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=data
+    )
     assert response.status_code == 201, response.text
     return digest
 
@@ -54,7 +59,8 @@ async def push_image(
     await push_blob(client, repo, layer)
     manifest = image_manifest(config, [layer], **extra)
     response = await client.put(
-        f"/v2/{repo}/manifests/{tag}", content=manifest,
+        f"/v2/{repo}/manifests/{tag}",
+        content=manifest,
         headers={"Content-Type": OCI_MANIFEST},
     )
     assert response.status_code == 201, response.text

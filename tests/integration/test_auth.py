@@ -15,7 +15,14 @@ from cargohold.auth.keys import KeySet
 from cargohold.auth.policy import ANONYMOUS, Principal
 from cargohold.auth.scopes import Access
 from cargohold.auth.tokens import TokenIssuer
-from tests.integration.authhelpers import ADMIN, ROOT, as_user, bearer, services_of, token
+from tests.integration.authhelpers import (
+    ADMIN,
+    ROOT,
+    as_user,
+    bearer,
+    services_of,
+    token,
+)
 from tests.integration.helpers import assert_error, push_image
 
 pytestmark = pytest.mark.anyio
@@ -56,8 +63,11 @@ async def test_admin_pushes_and_pulls(client: httpx.AsyncClient) -> None:
 
 
 async def test_token_response_shape(client: httpx.AsyncClient) -> None:
-    response = await client.get("/token", params={
-        "service": "cargohold", "scope": "repository:acme/app:pull,push"}, auth=ADMIN)
+    response = await client.get(
+        "/token",
+        params={"service": "cargohold", "scope": "repository:acme/app:pull,push"},
+        auth=ADMIN,
+    )
     body = response.json()
     assert body["token"] == body["access_token"]
     assert body["expires_in"] == 300
@@ -66,20 +76,30 @@ async def test_token_response_shape(client: httpx.AsyncClient) -> None:
     claims = jwt.decode(body["token"], options={"verify_signature": False})
     assert claims["sub"] == "user:root"
     assert claims["aud"] == "cargohold"
-    assert claims["access"] == [{"type": "repository", "name": "acme/app",
-                                 "actions": ["pull", "push"]}]
+    assert claims["access"] == [
+        {"type": "repository", "name": "acme/app", "actions": ["pull", "push"]}
+    ]
     assert claims["exp"] - claims["iat"] == 300
     header = jwt.get_unverified_header(body["token"])
     assert header["alg"] == "ES256"
-    assert header["kid"] in {k["kid"] for k in (await client.get("/token/jwks")).json()["keys"]}
+    assert header["kid"] in {
+        k["kid"] for k in (await client.get("/token/jwks")).json()["keys"]
+    }
 
 
 async def test_several_scopes_and_unknown_service(client: httpx.AsyncClient) -> None:
-    response = await client.get("/token", params=[
-        ("service", "cargohold"), ("scope", "repository:a/b:pull"),
-        ("scope", "repository:c/d:push registry:catalog:*")], auth=ADMIN)
-    access = jwt.decode(response.json()["token"],
-                        options={"verify_signature": False})["access"]
+    response = await client.get(
+        "/token",
+        params=[
+            ("service", "cargohold"),
+            ("scope", "repository:a/b:pull"),
+            ("scope", "repository:c/d:push registry:catalog:*"),
+        ],
+        auth=ADMIN,
+    )
+    access = jwt.decode(response.json()["token"], options={"verify_signature": False})[
+        "access"
+    ]
     assert [a["name"] for a in access] == ["a/b", "c/d", "catalog"]
     wrong = await client.get("/token", params={"service": "elsewhere"})
     assert wrong.status_code == 400
@@ -97,7 +117,9 @@ async def test_wrong_password_is_401_and_audited(client: httpx.AsyncClient) -> N
     assert all(e.client == "127.0.0.1" for e in failed)
 
 
-async def test_failed_logins_are_throttled_per_identity(client: httpx.AsyncClient) -> None:
+async def test_failed_logins_are_throttled_per_identity(
+    client: httpx.AsyncClient,
+) -> None:
     for _ in range(5):
         assert (await client.get("/token", auth=("root", "nope"))).status_code == 401
     throttled = await client.get("/token", auth=ADMIN)
@@ -106,36 +128,59 @@ async def test_failed_logins_are_throttled_per_identity(client: httpx.AsyncClien
 
 
 async def test_failed_logins_are_throttled_per_client(make_client) -> None:
-    client = await make_client(auth={"mode": "token", "max_failures_per_client": 3,
-                                     "max_failures_per_identity": 100})
+    client = await make_client(
+        auth={
+            "mode": "token",
+            "max_failures_per_client": 3,
+            "max_failures_per_identity": 100,
+        }
+    )
     for name in ("a", "b", "c"):
         assert (await client.get("/token", auth=(name, "x"))).status_code == 401
     assert (await client.get("/token", auth=("d", "x"))).status_code == 429
 
 
 async def test_refresh_tokens(client: httpx.AsyncClient) -> None:
-    response = await client.get("/token", params={"service": "cargohold",
-                                                  "offline_token": "true"}, auth=ADMIN)
+    response = await client.get(
+        "/token", params={"service": "cargohold", "offline_token": "true"}, auth=ADMIN
+    )
     refresh = response.json()["refresh_token"]
     assert refresh.startswith("chr_")
-    renewed = await client.post("/token", data={
-        "grant_type": "refresh_token", "refresh_token": refresh, "service": "cargohold",
-        "scope": "repository:acme/app:pull", "client_id": "test"})
+    renewed = await client.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh,
+            "service": "cargohold",
+            "scope": "repository:acme/app:pull",
+            "client_id": "test",
+        },
+    )
     assert renewed.status_code == 200
     body = renewed.json()
     assert body["refresh_token"] == refresh
     assert body["scope"] == "repository:acme/app:pull"
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["sub"] == "user:root"
-    forged = await client.post("/token", data={"grant_type": "refresh_token",
-                                               "refresh_token": refresh[:-2] + "xx"})
+    forged = await client.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh[:-2] + "xx"},
+    )
     assert_error(forged, 401, "UNAUTHORIZED")
 
 
 async def test_oauth_password_grant(client: httpx.AsyncClient) -> None:
-    response = await client.post("/token", data={
-        "grant_type": "password", "username": ADMIN[0], "password": ADMIN[1],
-        "service": "cargohold", "access_type": "offline", "client_id": "docker"})
+    response = await client.post(
+        "/token",
+        data={
+            "grant_type": "password",
+            "username": ADMIN[0],
+            "password": ADMIN[1],
+            "service": "cargohold",
+            "access_type": "offline",
+            "client_id": "docker",
+        },
+    )
     assert response.status_code == 200
     assert response.json()["refresh_token"].startswith("chr_")
     bad = await client.post("/token", data={"grant_type": "client_credentials"})
@@ -182,15 +227,23 @@ async def test_tampered_token_is_refused(client: httpx.AsyncClient) -> None:
 async def test_unknown_kid_is_refused(client: httpx.AsyncClient) -> None:
     path = await _pull_target(client)
     foreign = keys.generate("ES256", time.time())
-    issuer = TokenIssuer(lambda: KeySet(foreign, {foreign.kid: foreign}),
-                         issuer="cargohold", service="cargohold", ttl=300)
+    issuer = TokenIssuer(
+        lambda: KeySet(foreign, {foreign.kid: foreign}),
+        issuer="cargohold",
+        service="cargohold",
+        ttl=300,
+    )
     forged, _ = issuer.issue(ROOT, ACCESS)
     assert_error(await client.get(path, headers=bearer(forged)), 401, "UNAUTHORIZED")
     # The right kid but the wrong key: the signature does not verify.
     real_kid = services_of(client).auth.keyring.current().active.kid
     impostor = keys.SigningKey(real_kid, "ES256", foreign.private_key, time.time())
-    issuer = TokenIssuer(lambda: KeySet(impostor, {real_kid: impostor}),
-                         issuer="cargohold", service="cargohold", ttl=300)
+    issuer = TokenIssuer(
+        lambda: KeySet(impostor, {real_kid: impostor}),
+        issuer="cargohold",
+        service="cargohold",
+        ttl=300,
+    )
     forged, _ = issuer.issue(ROOT, ACCESS)
     assert_error(await client.get(path, headers=bearer(forged)), 401, "UNAUTHORIZED")
 
@@ -199,25 +252,39 @@ async def test_wrong_audience_or_issuer_is_refused(client: httpx.AsyncClient) ->
     path = await _pull_target(client)
     for overrides in ({"service": "other-registry"}, {"issuer": "someone-else"}):
         forged, _ = _issuer(client, **overrides).issue(ROOT, ACCESS)
-        assert_error(await client.get(path, headers=bearer(forged)), 401, "UNAUTHORIZED")
+        assert_error(
+            await client.get(path, headers=bearer(forged)), 401, "UNAUTHORIZED"
+        )
 
 
 async def test_alg_none_is_refused(client: httpx.AsyncClient) -> None:
     path = await _pull_target(client)
     kid = services_of(client).auth.keyring.current().active.kid
-    claims = {"iss": "cargohold", "sub": "user:root", "aud": "cargohold",
-              "iat": int(time.time()), "nbf": int(time.time()),
-              "exp": int(time.time()) + 300, "admin": True,
-              "access": [a.to_claim() for a in ACCESS]}
+    claims = {
+        "iss": "cargohold",
+        "sub": "user:root",
+        "aud": "cargohold",
+        "iat": int(time.time()),
+        "nbf": int(time.time()),
+        "exp": int(time.time()) + 300,
+        "admin": True,
+        "access": [a.to_claim() for a in ACCESS],
+    }
     unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": kid})
     assert_error(await client.get(path, headers=bearer(unsigned)), 401, "UNAUTHORIZED")
     public_pem = services_of(client).auth.keyring.current().active.public_key
     from cryptography.hazmat.primitives import serialization
 
-    pem = public_pem.public_bytes(serialization.Encoding.PEM,
-                                  serialization.PublicFormat.SubjectPublicKeyInfo)
-    header = base64.urlsafe_b64encode(json.dumps(
-        {"alg": "HS256", "kid": kid, "typ": "JWT"}).encode()).rstrip(b"=").decode()
+    pem = public_pem.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = (
+        base64.urlsafe_b64encode(
+            json.dumps({"alg": "HS256", "kid": kid, "typ": "JWT"}).encode()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
     body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     import hashlib
     import hmac
@@ -227,15 +294,18 @@ async def test_alg_none_is_refused(client: httpx.AsyncClient) -> None:
     assert_error(await client.get(path, headers=bearer(confused)), 401, "UNAUTHORIZED")
 
 
-async def test_token_is_bound_to_repository_and_action(client: httpx.AsyncClient) -> None:
+async def test_token_is_bound_to_repository_and_action(
+    client: httpx.AsyncClient,
+) -> None:
     await _pull_target(client)
     for_other = await as_user(client, "acme/other", "pull,push", auth=ADMIN)
     response = await client.get("/v2/acme/app/manifests/latest", headers=for_other)
     assert_error(response, 401, "UNAUTHORIZED")
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
     pull_only = await as_user(client, "acme/app", "pull", auth=ADMIN)
-    assert (await client.get("/v2/acme/app/manifests/latest",
-                             headers=pull_only)).status_code == 200
+    assert (
+        await client.get("/v2/acme/app/manifests/latest", headers=pull_only)
+    ).status_code == 200
     push = await client.post("/v2/acme/app/blobs/uploads/", headers=pull_only)
     assert_error(push, 401, "UNAUTHORIZED")
     delete = await client.delete("/v2/acme/app/manifests/latest", headers=pull_only)
@@ -265,14 +335,17 @@ async def test_disabled_user_token_stops_working(client: httpx.AsyncClient) -> N
     await admin.create_user(ROOT, "alice", "alice-password-1", client="t")
     await admin.create_organization(ROOT, "acme", client="t")
     await admin.set_member(ROOT, "acme", "alice", "puller", client="t")
-    headers = await as_user(client, "acme/app", "pull", auth=("alice", "alice-password-1"))
+    headers = await as_user(
+        client, "acme/app", "pull", auth=("alice", "alice-password-1")
+    )
     assert (await client.get(path, headers=headers)).status_code == 200
     await admin.delete_user(ROOT, "alice", client="t")
     assert_error(await client.get(path, headers=headers), 401, "UNAUTHORIZED")
 
 
 async def test_principal_claims_cannot_be_upgraded(client: httpx.AsyncClient) -> None:
-    # A token lists only what was granted: an anonymous token for a private repo is empty.
+    # A token lists only what was granted: an anonymous token for a private repo
+    # is empty.
     anonymous = await token(client, "repository:acme/app:pull,push,delete")
     claims = jwt.decode(anonymous, options={"verify_signature": False})
     assert claims["access"] == []

@@ -36,8 +36,9 @@ async def test_range_requests(client: httpx.AsyncClient) -> None:
     assert part.headers["Content-Range"] == f"bytes 10-19/{len(data)}"
     tail = await client.get(f"/v2/r/blobs/{digest}", headers={"Range": "bytes=-5"})
     assert tail.content == data[-5:]
-    beyond = await client.get(f"/v2/r/blobs/{digest}",
-                              headers={"Range": f"bytes={len(data) + 10}-"})
+    beyond = await client.get(
+        f"/v2/r/blobs/{digest}", headers={"Range": f"bytes={len(data) + 10}-"}
+    )
     assert beyond.status_code == 416
 
 
@@ -47,7 +48,9 @@ async def test_unknown_blob(client: httpx.AsyncClient) -> None:
     assert_error(await client.get(f"/v2/r/blobs/{digest}"), 404, "BLOB_UNKNOWN")
 
 
-async def test_blob_is_visible_only_in_linked_repositories(client: httpx.AsyncClient) -> None:
+async def test_blob_is_visible_only_in_linked_repositories(
+    client: httpx.AsyncClient,
+) -> None:
     digest = await push_blob(client, "mine", b"secret")
     assert_error(await client.get(f"/v2/yours/blobs/{digest}"), 404, "BLOB_UNKNOWN")
 

@@ -14,7 +14,8 @@ async def _tagged(client: httpx.AsyncClient, repo: str, tags: list[str]) -> None
     _, manifest = await push_image(client, repo, tags[0])
     for tag in tags[1:]:
         response = await client.put(
-            f"/v2/{repo}/manifests/{tag}", content=manifest,
+            f"/v2/{repo}/manifests/{tag}",
+            content=manifest,
             headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
         )
         assert response.status_code == 201

@@ -25,11 +25,23 @@ async def _configure(client: httpx.AsyncClient, issuer: OidcIssuer) -> None:
     admin = services_of(client).auth.admin
     await admin.create_organization(ROOT, "acme", client="t")
     await admin.create_oidc_identity(
-        ROOT, name="acme-ci", issuer=issuer.url, audience="cargohold",
-        subject="repo:acme/app:ref:refs/heads/*", claims={"repository_owner": "acme"},
-        client="t")
-    await admin.add_grant(ROOT, principal="oidc:acme-ci", organization="acme",
-                          repository="acme/*", role="pusher", tags=None, client="t")
+        ROOT,
+        name="acme-ci",
+        issuer=issuer.url,
+        audience="cargohold",
+        subject="repo:acme/app:ref:refs/heads/*",
+        claims={"repository_owner": "acme"},
+        client="t",
+    )
+    await admin.add_grant(
+        ROOT,
+        principal="oidc:acme-ci",
+        organization="acme",
+        repository="acme/*",
+        role="pusher",
+        tags=None,
+        client="t",
+    )
 
 
 async def test_ci_job_pushes_with_its_id_token(
@@ -37,9 +49,11 @@ async def test_ci_job_pushes_with_its_id_token(
 ) -> None:
     await _configure(auth_client, issuer)
     id_token = issuer.mint(SUBJECT, "cargohold", claims={"repository_owner": "acme"})
-    response = await auth_client.get("/token", params={
-        "service": "cargohold", "scope": "repository:acme/app:pull,push"},
-        auth=("acme-ci", id_token))
+    response = await auth_client.get(
+        "/token",
+        params={"service": "cargohold", "scope": "repository:acme/app:pull,push"},
+        auth=("acme-ci", id_token),
+    )
     assert response.status_code == 200, response.text
     registry_token = response.json()["token"]
     claims = jwt.decode(registry_token, options={"verify_signature": False})
@@ -59,7 +73,10 @@ async def test_ci_job_pushes_with_its_id_token(
     ],
 )
 async def test_non_matching_id_tokens_are_refused(
-    auth_client: httpx.AsyncClient, issuer: OidcIssuer, subject: str, audience: str,
+    auth_client: httpx.AsyncClient,
+    issuer: OidcIssuer,
+    subject: str,
+    audience: str,
     claims: dict[str, str],
 ) -> None:
     await _configure(auth_client, issuer)
@@ -72,7 +89,9 @@ async def test_expired_id_token_is_refused(
     auth_client: httpx.AsyncClient, issuer: OidcIssuer
 ) -> None:
     await _configure(auth_client, issuer)
-    id_token = issuer.mint(SUBJECT, "cargohold", claims={"repository_owner": "acme"},
-                           expires_in=-600)
-    assert_error(await auth_client.get("/token", auth=("acme-ci", id_token)), 401,
-                 "UNAUTHORIZED")
+    id_token = issuer.mint(
+        SUBJECT, "cargohold", claims={"repository_owner": "acme"}, expires_in=-600
+    )
+    assert_error(
+        await auth_client.get("/token", auth=("acme-ci", id_token)), 401, "UNAUTHORIZED"
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 import ipaddress
 import os
 import signal
@@ -25,23 +25,33 @@ from tests.integration.serverproc import clean_environ, free_port
 def _self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -49,12 +59,25 @@ class Serve:
     def __init__(self, tmp_path: Path, *args: str, **settings: str) -> None:
         self.port = free_port()
         self.log = tmp_path / "serve.log"
-        argv = [sys.executable, "-m", "cargohold", "serve", "--port", str(self.port),
-                "--data-dir", str(tmp_path / "data"), *args]
+        argv = [
+            sys.executable,
+            "-m",
+            "cargohold",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            *args,
+        ]
         with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                         env=clean_environ(**settings),
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=clean_environ(**settings),
+                start_new_session=True,
+            )
 
     def wait(self, url: str, **client: object) -> httpx.Response:
         deadline = time.monotonic() + 45
@@ -74,8 +97,14 @@ class Serve:
 @pytest.mark.timeout(120)
 def test_https_with_certificate_and_key(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
-    server = Serve(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key),
-                   CARGOHOLD_AUTH_MODE="none")
+    server = Serve(
+        tmp_path,
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+        CARGOHOLD_AUTH_MODE="none",
+    )
     trust = ssl.create_default_context(cafile=str(cert))
     try:
         response = server.wait(f"https://127.0.0.1:{server.port}/v2/", verify=trust)
@@ -127,6 +156,11 @@ def test_bad_configuration_fails_fast(tmp_path: Path) -> None:
     config.write_text("[server]\nport = 'eighty'\n")
     result = subprocess.run(
         [sys.executable, "-m", "cargohold", "serve", "--config", str(config)],
-        capture_output=True, text=True, env=clean_environ(), timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert "server.port" in result.stderr

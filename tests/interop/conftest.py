@@ -62,8 +62,9 @@ def registry(
     workdir = tmp_path_factory.mktemp("registry")
     # The protocol suites test the registry core: authentication is off here and on
     # in ``secure_registry`` (the access-tier suites).
-    server = RegistryServer(interop_target, workdir,
-                            settings={"CARGOHOLD_AUTH_MODE": "none"})
+    server = RegistryServer(
+        interop_target, workdir, settings={"CARGOHOLD_AUTH_MODE": "none"}
+    )
     try:
         server.start()
         yield server
@@ -159,7 +160,9 @@ ADMIN_USER, ADMIN_PASSWORD = "root", "interop-admin-password"
 
 
 @pytest.fixture(scope="session")
-def secure_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+def secure_registry(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RegistryServer]:
     """cargohold with token auth on (its default) and a known first administrator."""
     workdir = tmp_path_factory.mktemp("secure-registry")
     server = RegistryServer(

@@ -176,7 +176,9 @@ class RegistryServer:
 
     def start(self) -> None:
         self.process = Process(
-            self.argv(), self.workdir / "server.log", env=_clean_environ() | self.settings
+            self.argv(),
+            self.workdir / "server.log",
+            env=_clean_environ() | self.settings,
         )
         self.process.start()
         wait_until(self.process, self._answers, f"{self.target} registry")

@@ -1,4 +1,6 @@
-"""Real clients against token auth: logins, the two tiers, pull tokens, a pull-through cache.
+"""Real clients against token auth.
+
+Logins, the two tiers, pull tokens, a pull-through cache.
 
 cargohold runs with authentication on (``secure_registry``). Each test prepares what it
 needs (users, organization, pull tokens, visibility) through ``admin.administer``.
@@ -42,22 +44,43 @@ def org() -> str:
 
 
 def login(env: ContainersEnv, tool: str, host: str, user: str, password: str) -> None:
-    subprocess.run(  # noqa: S603
-        [tool, "login", "--tls-verify=false", "--username", user, "--password-stdin", host],
-        input=password, text=True, env=env.env(), check=True, capture_output=True,
+    subprocess.run(
+        [
+            tool,
+            "login",
+            "--tls-verify=false",
+            "--username",
+            user,
+            "--password-stdin",
+            host,
+        ],
+        input=password,
+        text=True,
+        env=env.env(),
+        check=True,
+        capture_output=True,
         timeout=60,
     )
 
 
 def logout(env: ContainersEnv, tool: str, host: str) -> None:
-    subprocess.run([tool, "logout", host], env=env.env(), check=False,  # noqa: S603
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [tool, "logout", host],
+        env=env.env(),
+        check=False,
+        capture_output=True,
+        timeout=60,
+    )
 
 
-def push_layout(env: ContainersEnv, layout: Layout, tag: str, dest: str,
-                *creds: str) -> None:
-    env.run(env.skopeo("copy", "--quiet", "--dest-tls-verify=false", *creds,
-                       layout.ref(tag), dest))
+def push_layout(
+    env: ContainersEnv, layout: Layout, tag: str, dest: str, *creds: str
+) -> None:
+    env.run(
+        env.skopeo(
+            "copy", "--quiet", "--dest-tls-verify=false", *creds, layout.ref(tag), dest
+        )
+    )
 
 
 def inspect_digest(env: ContainersEnv, ref: str, *creds: str) -> str:
@@ -77,7 +100,7 @@ def test_podman_login_push_and_pull(
 ) -> None:
     data = secure_registry.data_dir
 
-    async def setup(admin):  # noqa: ANN001, ANN202
+    async def setup(admin):
         await admin.create_organization(ROOT, org, client="test")
         await admin.create_user(ROOT, "paula", "paula-password-1", client="test")
         await admin.set_member(ROOT, org, "paula", "pusher", client="test")
@@ -88,32 +111,49 @@ def test_podman_login_push_and_pull(
     try:
         target = f"{host}/{repo}:1.0"
         image_id = secure_env.run(
-            ["podman", "pull", "--quiet", layout.ref("single")]).stdout.strip()
+            ["podman", "pull", "--quiet", layout.ref("single")]
+        ).stdout.strip()
         secure_env.run(["podman", "tag", image_id, target])
         secure_env.run(["podman", "push", "--quiet", "--tls-verify=false", target])
         secure_env.run(["podman", "rmi", "--force", target])
         secure_env.run(["podman", "pull", "--quiet", "--tls-verify=false", target])
-        listed = secure_env.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"])
+        listed = secure_env.run(
+            ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"]
+        )
         assert f"{host}/{repo}:1.0" in listed.stdout
     finally:
         logout(secure_env, "podman", host)
     # Without the login the same pull is refused.
-    failed = secure_env.run(["podman", "pull", "--tls-verify=false", f"{host}/{repo}:1.0"],
-                            expect_failure=True)
+    failed = secure_env.run(
+        ["podman", "pull", "--tls-verify=false", f"{host}/{repo}:1.0"],
+        expect_failure=True,
+    )
     assert "unauthorized" in (failed.stderr + failed.stdout).lower()
 
 
 def test_skopeo_login_and_copy(
-    secure_registry: RegistryServer, secure_env: ContainersEnv, layout: Layout, org: str,
+    secure_registry: RegistryServer,
+    secure_env: ContainersEnv,
+    layout: Layout,
+    org: str,
     scratch: Path,
 ) -> None:
     host, repo = secure_registry.host, f"{org}/tool"
     login(secure_env, "skopeo", host, ADMIN_USER, ADMIN_PASSWORD)
     try:
-        push_layout(secure_env, layout, "multi", secure_env.docker(repo, "2.0"), "--all")
-        secure_env.run(secure_env.skopeo(
-            "copy", "--quiet", "--all", "--src-tls-verify=false",
-            secure_env.docker(repo, "2.0"), f"oci:{scratch / 'out'}:2.0"))
+        push_layout(
+            secure_env, layout, "multi", secure_env.docker(repo, "2.0"), "--all"
+        )
+        secure_env.run(
+            secure_env.skopeo(
+                "copy",
+                "--quiet",
+                "--all",
+                "--src-tls-verify=false",
+                secure_env.docker(repo, "2.0"),
+                f"oci:{scratch / 'out'}:2.0",
+            )
+        )
     finally:
         logout(secure_env, "skopeo", host)
     index = json.loads((scratch / "out" / "index.json").read_text())
@@ -121,27 +161,47 @@ def test_skopeo_login_and_copy(
 
 
 def test_anonymous_starter_pull_and_refused_version(
-    secure_registry: RegistryServer, secure_env: ContainersEnv, layout: Layout, org: str,
+    secure_registry: RegistryServer,
+    secure_env: ContainersEnv,
+    layout: Layout,
+    org: str,
     scratch: Path,
 ) -> None:
     repo = f"{org}/python"
     publish(secure_env, layout, repo)
 
-    async def make_public(admin):  # noqa: ANN001, ANN202
-        await admin.set_repository(ROOT, repo, visibility="public", starter_tags=None,
-                                   client="test")
+    async def make_public(admin):
+        await admin.set_repository(
+            ROOT, repo, visibility="public", starter_tags=None, client="test"
+        )
 
     administer(secure_registry.data_dir, make_public)
-    secure_env.run(secure_env.skopeo(
-        "copy", "--quiet", "--src-tls-verify=false", secure_env.docker(repo, "latest"),
-        f"oci:{scratch / 'starter'}:latest"))
+    secure_env.run(
+        secure_env.skopeo(
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            secure_env.docker(repo, "latest"),
+            f"oci:{scratch / 'starter'}:latest",
+        )
+    )
     index = json.loads((scratch / "starter" / "index.json").read_text())
-    pushed = inspect_digest(secure_env, secure_env.docker(repo, "latest"),
-                            f"--creds={ADMIN_USER}:{ADMIN_PASSWORD}")
+    pushed = inspect_digest(
+        secure_env,
+        secure_env.docker(repo, "latest"),
+        f"--creds={ADMIN_USER}:{ADMIN_PASSWORD}",
+    )
     assert index["manifests"][0]["digest"] == pushed
-    refused = secure_env.run(secure_env.skopeo(
-        "copy", "--quiet", "--src-tls-verify=false", secure_env.docker(repo, "3.12.1"),
-        f"oci:{scratch / 'version'}:v"), expect_failure=True)
+    refused = secure_env.run(
+        secure_env.skopeo(
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            secure_env.docker(repo, "3.12.1"),
+            f"oci:{scratch / 'version'}:v",
+        ),
+        expect_failure=True,
+    )
     assert "unauthorized" in refused.stderr.lower() or "401" in refused.stderr
     # The refusal is the challenge a client can act on: log in.
     response = httpx.get(f"{secure_registry.url}/v2/{repo}/manifests/3.12.1")
@@ -150,18 +210,22 @@ def test_anonymous_starter_pull_and_refused_version(
 
 
 def _pull_token(data_dir: Path, org: str) -> str:
-    async def create(admin):  # noqa: ANN001, ANN202
+    async def create(admin):
         if org not in await admin.organizations(ROOT):
             await admin.create_organization(ROOT, org, client="test")
-        created = await admin.create_pull_token(ROOT, org, description="interop",
-                                                client="test")
+        created = await admin.create_pull_token(
+            ROOT, org, description="interop", client="test"
+        )
         return created.secret
 
     return administer(data_dir, create)
 
 
 def test_pull_token_with_skopeo(
-    secure_registry: RegistryServer, secure_env: ContainersEnv, layout: Layout, org: str,
+    secure_registry: RegistryServer,
+    secure_env: ContainersEnv,
+    layout: Layout,
+    org: str,
 ) -> None:
     repo = f"{org}/prod"
     publish(secure_env, layout, repo)
@@ -170,14 +234,24 @@ def test_pull_token_with_skopeo(
     digest = inspect_digest(secure_env, secure_env.docker(repo, "3.12.1"), creds)
     assert digest == layout.multi.index.digest
     # Read-only: pushing with it is refused.
-    refused = secure_env.run(secure_env.skopeo(
-        "copy", "--quiet", "--dest-tls-verify=false", f"--dest-creds=ci:{secret}",
-        layout.ref("single"), secure_env.docker(repo, "pushed")), expect_failure=True)
+    refused = secure_env.run(
+        secure_env.skopeo(
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            f"--dest-creds=ci:{secret}",
+            layout.ref("single"),
+            secure_env.docker(repo, "pushed"),
+        ),
+        expect_failure=True,
+    )
     assert refused.returncode != 0
 
 
 def test_oras_with_credentials(
-    secure_registry: RegistryServer, tmp_path: Path, org: str,
+    secure_registry: RegistryServer,
+    tmp_path: Path,
+    org: str,
 ) -> None:
     oras_client = pytest.importorskip("oras.client")
     repo = f"{org}/artifacts"
@@ -185,7 +259,7 @@ def test_oras_with_credentials(
     artifact = tmp_path / "notes.txt"
     artifact.write_text("release notes\n")
 
-    def client(actions: str):  # noqa: ANN202
+    def client(actions: str):
         # oras-py renews its token only on 403, while token auth answers an
         # insufficient scope with 401 (as the spec says): hand it a token for the
         # scope it is about to use, obtained with its credentials.
@@ -199,7 +273,9 @@ def test_oras_with_credentials(
         c.auth.set_token_auth(response.json()["token"])
         return c
 
-    client("pull,push").push(target=target, files=[str(artifact)], disable_path_validation=True)
+    client("pull,push").push(
+        target=target, files=[str(artifact)], disable_path_validation=True
+    )
     out = tmp_path / "pulled"
     pulled = client("pull").pull(target=target, outdir=str(out))
     assert [p for p in map(str, pulled) if p.endswith("notes.txt")]
@@ -209,9 +285,14 @@ def test_oras_with_credentials(
 
 @pytest.fixture
 def proxy_cache(
-    secure_registry: RegistryServer, tmp_path: Path, org: str,
+    secure_registry: RegistryServer,
+    tmp_path: Path,
+    org: str,
 ) -> Iterator[tuple[str, str]]:
-    """Debian's docker-registry as a pull-through cache of cargohold, with a pull token."""
+    """Debian's docker-registry as a pull-through cache of cargohold.
+
+    It authenticates upstream with a pull token.
+    """
     binary = shutil.which("docker-registry") or shutil.which("registry")
     if binary is None:
         require("docker-registry")
@@ -228,13 +309,18 @@ def proxy_cache(
         "  username: pull-token\n"
         f"  password: {secret}\n"
     )
-    process = Process([str(binary), "serve", str(config)], tmp_path / "proxy.log",
-                      env=_clean_environ())
+    process = Process(
+        [str(binary), "serve", str(config)],
+        tmp_path / "proxy.log",
+        env=_clean_environ(),
+    )
     process.start()
 
     def answers() -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=2).status_code == 200
+            return (
+                httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=2).status_code == 200
+            )
         except httpx.HTTPError:
             return False
 
@@ -246,18 +332,30 @@ def proxy_cache(
 
 
 def test_reference_registry_as_pull_through_cache(
-    secure_registry: RegistryServer, secure_env: ContainersEnv, layout: Layout, org: str,
-    proxy_cache: tuple[str, str], scratch: Path,
+    secure_registry: RegistryServer,
+    secure_env: ContainersEnv,
+    layout: Layout,
+    org: str,
+    proxy_cache: tuple[str, str],
+    scratch: Path,
 ) -> None:
     repo = f"{org}/cached"
     publish(secure_env, layout, repo)
     proxy, _ = proxy_cache
     # The cache's own clients pull anonymously; the cache authenticates upstream.
-    secure_env.run(secure_env.skopeo(
-        "copy", "--quiet", "--src-tls-verify=false", f"docker://{proxy}/{repo}:3.12.1",
-        f"oci:{scratch / 'via-proxy'}:v", "--all"))
+    secure_env.run(
+        secure_env.skopeo(
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            f"docker://{proxy}/{repo}:3.12.1",
+            f"oci:{scratch / 'via-proxy'}:v",
+            "--all",
+        )
+    )
     index = json.loads((scratch / "via-proxy" / "index.json").read_text())
     assert index["manifests"][0]["digest"] == layout.multi.index.digest
-    # The production tag is not public: straight from cargohold, anonymously, it is refused.
+    # The production tag is not public: straight from cargohold, anonymously,
+    # it is refused.
     direct = httpx.get(f"{secure_registry.url}/v2/{repo}/manifests/3.12.1")
     assert direct.status_code == 401

@@ -1,7 +1,7 @@
 """Authorizing ``/v2`` requests with bearer tokens (Docker token auth).
 
-``authorize`` checks the token for the repository and action and returns a ``Permit``;
-a ``Permit`` then checks tag-limited access (anonymous pulls of public starter tags, or an
+``authorize`` checks the token for the repository and action and returns a ``Permit``; a
+``Permit`` then checks tag-limited access (anonymous pulls of public starter tags, or an
 entitlement limited to some tags) against the tag or digest actually requested. Anything
 not allowed gets the same answer whether or not it exists.
 """
@@ -99,7 +99,8 @@ async def authenticate(
 ) -> VerifiedToken | None:
     """The verified bearer token of the request; ``None`` when auth is off.
 
-    Raises ``Unauthorized`` with a challenge (for ``scope``) when there is no valid token.
+    Raises ``Unauthorized`` with a challenge (for ``scope``) when there is no valid
+    token.
     """
     if _settings(request).auth.mode == "none":
         return None
@@ -117,7 +118,10 @@ async def authenticate(
 
 
 async def authorize(request: Request, repo: RepositoryName, action: str) -> Permit:
-    """The caller's permit for ``action`` on ``repo``; raises ``Unauthorized`` otherwise."""
+    """The caller's permit for ``action`` on ``repo``.
+
+    Raises ``Unauthorized`` otherwise.
+    """
     needed = ("pull", "push") if action == "push" else (action,)
     scope = repository_scope(repo.value, needed)
     if _settings(request).auth.mode == "none":

@@ -72,7 +72,10 @@ async def _expire_uploads(services: Services, ttl_hours: float) -> None:
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
-    """Build the ASGI app. ``services`` may be injected (tests); else opened at start."""
+    """Build the ASGI app.
+
+    ``services`` may be injected (tests); else opened at start.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -106,7 +109,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
 
 
 def from_environment() -> Starlette:
-    """App factory for server workers: settings from ``CARGOHOLD_CONFIG`` and the env."""
+    """App factory for server workers.
+
+    Settings from ``CARGOHOLD_CONFIG`` and the env.
+    """
     config = os.environ.get("CARGOHOLD_CONFIG")
     environ = {k: v for k, v in os.environ.items() if k != "CARGOHOLD_CONFIG"}
     settings = settings_module.load(Path(config) if config else None, environ)

@@ -43,5 +43,7 @@ async def http_error(_request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", path=request.url.path, error=repr(exc))
+    log.exception(  # noqa: LOG004 - Starlette calls this inside its except block
+        "unhandled error", path=request.url.path, error=repr(exc)
+    )
     return render(InternalError())

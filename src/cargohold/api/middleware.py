@@ -14,7 +14,10 @@ _API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
 
 
 class RegistryHeaders:
-    """Adds ``Docker-Distribution-API-Version`` and a request id; logs access if asked."""
+    """Adds ``Docker-Distribution-API-Version`` and a request id.
+
+    Logs access if asked.
+    """
 
     def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
         self.app = app

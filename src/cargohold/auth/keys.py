@@ -1,9 +1,9 @@
 """Token signing keys: generation, the active key, and the published key set (JWKS).
 
-Keys live in the metadata store so that every replica signs and verifies with the same set.
-Rotation adds a key and makes it the one that signs; older keys stay published (and valid
-for verification) for the retention period, so tokens they signed keep working until
-they expire.
+Keys live in the metadata store so that every replica signs and verifies with the same
+set. Rotation adds a key and makes it the one that signs; older keys stay published (and
+valid for verification) for the retention period, so tokens they signed keep working
+until they expire.
 """
 
 from __future__ import annotations

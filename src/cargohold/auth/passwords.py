@@ -1,8 +1,8 @@
 """Password and secret hashing.
 
 Passwords (chosen by people) are hashed with argon2id. Generated secrets (pull tokens,
-refresh tokens: 256 random bits) are hashed with SHA-256, which is enough for secrets that
-cannot be guessed, and compared in constant time.
+refresh tokens: 256 random bits) are hashed with SHA-256, which is enough for secrets
+that cannot be guessed, and compared in constant time.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """Constant-time check; with ``None`` (no such user) it still spends the same time."""
+    """Constant-time check.
+
+    With ``None`` (no such user) it still spends the same time.
+    """
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and (
             password_hash is not None

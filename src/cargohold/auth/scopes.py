@@ -1,4 +1,7 @@
-"""Docker token-auth scopes and challenges (distribution ``docs/spec/auth/scope.md``)."""
+"""Docker token-auth scopes and challenges.
+
+See distribution ``docs/spec/auth/scope.md``.
+"""
 
 from __future__ import annotations
 
@@ -68,7 +71,10 @@ class Access:
 
 
 def parse_scope(text: str) -> Scope | None:
-    """Parse one scope; ``None`` when malformed (such scopes are ignored, not errors)."""
+    """Parse one scope; ``None`` when malformed.
+
+    Such scopes are ignored, not errors.
+    """
     kind, sep, rest = text.partition(":")
     name, sep2, actions = rest.rpartition(":")
     if not sep or not sep2 or not kind or not name:

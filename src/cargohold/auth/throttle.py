@@ -1,13 +1,17 @@
 """Failed-login throttling per identity and per client address (sliding window).
 
 State is per process: with several replicas each counts its own failures, which still
-bounds guessing to (replicas × limit) attempts per window.
+bounds guessing to (replicas * limit) attempts per window.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+
+# Keys tracked at most; beyond this the oldest go, bounding memory under a spray of
+# names.
+MAX_TRACKED_KEYS = 100_000
 
 
 class LoginThrottle:
@@ -42,7 +46,7 @@ class LoginThrottle:
         now = time.monotonic() if now is None else now
         for key in (("identity", identity), ("client", client)):
             self._failures.setdefault(key, deque()).append(now)
-            if len(self._failures) > 100_000:  # bound memory under a spray of names
+            if len(self._failures) > MAX_TRACKED_KEYS:
                 self._failures.pop(next(iter(self._failures)))
 
     def succeeded(self, identity: str) -> None:

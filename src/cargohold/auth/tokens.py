@@ -2,8 +2,8 @@
 
 Issued by the token endpoint, verified on every ``/v2`` request. Verification checks
 signature (only the configured asymmetric algorithms; never ``none``), ``kid``, issuer,
-audience, expiry and not-before. Verified tokens are cached until they expire, so the hot
-path pays a dictionary lookup, not an ECDSA verification, per request.
+audience, expiry and not-before. Verified tokens are cached until they expire, so the
+hot path pays a dictionary lookup, not an ECDSA verification, per request.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The ``AccountStore`` protocol: identities, entitlements, keys and the audit log.
 
-Like ``MetadataStore``, each method is one transaction and the store is the only source of
-truth; services above it hold at most short-lived caches.
+Like ``MetadataStore``, each method is one transaction and the store is the only source
+of truth; services above it hold at most short-lived caches.
 """
 
 from __future__ import annotations

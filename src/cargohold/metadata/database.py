@@ -1,11 +1,12 @@
 """One SQLAlchemy engine pair with the access pattern measured in ``shared/STACK.md``.
 
-* **Reads** on SQLite run synchronously on the event loop: a primary-key lookup on a warm
-  WAL database costs ~30 µs, far less than any hop to a thread. On PostgreSQL they run in a
-  worker thread, where the network round trip would otherwise block the loop.
-* **Writes** go through a single writer thread (one at a time per process), each in its own
-  transaction; on SQLite that transaction is ``BEGIN IMMEDIATE``, so concurrent processes
-  (several server workers, the CLI) serialise on the lock instead of failing mid-way.
+* **Reads** on SQLite run synchronously on the event loop: a primary-key lookup on a
+  warm WAL database costs ~30 µs, far less than any hop to a thread. On PostgreSQL they
+  run in a worker thread, where the network round trip would otherwise block the loop.
+* **Writes** go through a single writer thread (one at a time per process), each in its
+  own transaction; on SQLite that transaction is ``BEGIN IMMEDIATE``, so concurrent
+  processes (several server workers, the CLI) serialise on the lock instead of failing
+  mid-way.
 """
 
 from __future__ import annotations

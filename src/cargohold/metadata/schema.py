@@ -75,7 +75,7 @@ uploads = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
-# --- identities, entitlements and audit (migration 0002) -------------------------------
+# --- identities, entitlements and audit (migration 0002) ---------------------------
 
 users = sa.Table(
     "users",

@@ -1,4 +1,7 @@
-"""``SqlMetadataStore``: the ``MetadataStore`` on SQLAlchemy Core (SQLite, PostgreSQL)."""
+"""``SqlMetadataStore``: the ``MetadataStore`` on SQLAlchemy Core.
+
+For SQLite and PostgreSQL.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The ``MetadataStore`` protocol, grouped by aggregate.
 
 The metadata store is the one source of truth for names: which repositories exist, which
-blobs each may serve, which manifests and tags it has, and which uploads are in progress.
-Each method is one transaction; methods that change several rows change all or none.
+blobs each may serve, which manifests and tags it has, and which uploads are in
+progress. Each method is one transaction; methods that change several rows change all or
+none.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ class BlobIndex(Protocol):
         ...
 
     async def forget(self, digests: list[str]) -> None:
-        """Delete the blob records and their links (GC; fsck after bytes went missing)."""
+        """Delete the blob records and their links.
+
+        Used by GC, and by fsck after bytes went missing.
+        """
         ...
 
     async def all_records(self) -> dict[str, int]:

@@ -22,8 +22,8 @@ The hierarchy::
     ├── MethodNotAllowed              405 UNSUPPORTED
     └── PaginationInvalid             400 PAGINATION_NUMBER_INVALID
 
-Codes and statuses follow the spec's error-code table (spec.md, "Error Codes"). The HTTP layer
-renders any of them as ``{"errors": [{"code", "message", "detail"}]}``.
+Codes and statuses follow the spec's error-code table (spec.md, "Error Codes"). The HTTP
+layer renders any of them as ``{"errors": [{"code", "message", "detail"}]}``.
 """
 
 from __future__ import annotations

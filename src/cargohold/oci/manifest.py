@@ -1,7 +1,9 @@
-"""Parsing and validating manifests (image-spec manifest.md, image-index.md; Docker v2.2).
+"""Parsing and validating manifests.
 
-``parse_manifest`` checks what can be checked from the bytes alone. Whether the referenced
-blobs and child manifests exist is the registry service's job.
+Specs: image-spec manifest.md, image-index.md; Docker v2.2.
+
+``parse_manifest`` checks what can be checked from the bytes alone. Whether the
+referenced blobs and child manifests exist is the registry service's job.
 """
 
 from __future__ import annotations
@@ -58,13 +60,19 @@ class Manifest:
 
     @property
     def blob_references(self) -> tuple[Descriptor, ...]:
-        """Config and layers the registry must hold (foreign layers with URLs excepted)."""
+        """Config and layers the registry must hold.
+
+        Foreign layers with URLs excepted.
+        """
         blobs = ((self.config,) if self.config else ()) + self.layers
         return tuple(d for d in blobs if not d.urls)
 
     @property
     def referrer_artifact_type(self) -> str | None:
-        """The ``artifactType`` a referrers listing shows for this manifest (spec.md)."""
+        """The ``artifactType`` a referrers listing shows for this manifest.
+
+        See spec.md.
+        """
         if self.artifact_type:
             return self.artifact_type
         if self.config is not None and not self.is_index:

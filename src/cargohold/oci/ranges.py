@@ -25,5 +25,8 @@ def parse_content_range(value: str) -> tuple[int, int]:
 
 
 def upload_range(size: int) -> str:
-    """The ``Range`` header value for an upload holding ``size`` bytes (``0-<last>``)."""
+    """The ``Range`` header value for an upload holding ``size`` bytes.
+
+    Of the form ``0-<last>``.
+    """
     return f"0-{max(size - 1, 0)}"

@@ -1,1 +1,4 @@
-"""Domain services: the spec's rules over the storage and metadata protocols (no HTTP)."""
+"""Domain services: the spec's rules over the storage and metadata protocols.
+
+No HTTP here.
+"""

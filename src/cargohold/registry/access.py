@@ -1,9 +1,10 @@
-"""``AccessService``: what a principal may do, as data-driven decisions and content views.
+"""``AccessService``: what a principal may do.
 
-It feeds the pure ``auth.policy.decide`` with grants and repository settings from the
-account store, checks that a token's principal still exists (revocation), and computes
-the content a tag-limited caller may reach (the starter tags of a public repository, or
-an entitlement limited to some tags).
+Answers are data-driven decisions and content views. It feeds the pure
+``auth.policy.decide`` with grants and repository settings from the account store,
+checks that a token's principal still exists (revocation), and computes the content a
+tag-limited caller may reach (the starter tags of a public repository, or an entitlement
+limited to some tags).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from cargohold.settings import AuthSettings
 
 # Seconds a computed tag reach is reused; a retag shows within this delay.
 CONTENT_VIEW_TTL = 2.0
+# Cache sizes beyond which a cache is emptied, bounding memory.
+MAX_CACHED_SUBJECTS = 50_000
+MAX_CACHED_VIEWS = 10_000
 
 
 class AccessService:
@@ -55,7 +59,10 @@ class AccessService:
     async def grant(
         self, principal: Principal, scopes: Iterable[Scope]
     ) -> list[Access]:
-        """The access entries a token for ``scopes`` carries (nothing asked, nothing given)."""
+        """The access entries a token for ``scopes`` carries.
+
+        Nothing asked, nothing given.
+        """
         grants = await self.grants(principal)
         granted: list[Access] = []
         for scope in scopes:
@@ -106,7 +113,7 @@ class AccessService:
             active,
             now + self._settings.revocation_check_seconds,
         )
-        if len(self._active) > 50_000:
+        if len(self._active) > MAX_CACHED_SUBJECTS:
             self._active.clear()
         return active
 
@@ -143,6 +150,6 @@ class AccessService:
             repository, lambda tag: policy.tag_allowed(tag, tags)
         )
         self._views[key] = (manifests, blobs, now + CONTENT_VIEW_TTL)
-        if len(self._views) > 10_000:
+        if len(self._views) > MAX_CACHED_VIEWS:
             self._views.clear()
         return manifests, blobs

@@ -28,12 +28,15 @@ from cargohold.settings import AuthSettings
 if TYPE_CHECKING:
     from cargohold.auth.oidc import JwksCache
 
-PULL_TOKEN_PREFIX = "chp_"
-REFRESH_TOKEN_PREFIX = "chr_"
+PULL_TOKEN_PREFIX = "chp_"  # noqa: S105 - a prefix, not a secret
+REFRESH_TOKEN_PREFIX = "chr_"  # noqa: S105 - a prefix, not a secret
 
 
 def split_secret(value: str, prefix: str) -> tuple[str, str] | None:
-    """``<prefix><id>_<secret>`` → (id, secret); ``None`` when it is not of that form."""
+    """``<prefix><id>_<secret>`` → (id, secret).
+
+    ``None`` when it is not of that form.
+    """
     if not value.startswith(prefix):
         return None
     token_id, sep, secret = value[len(prefix) :].partition("_")
@@ -65,7 +68,10 @@ class Authenticator:
         )
 
     async def login(self, username: str, password: str, *, client: str) -> Principal:
-        """Raises ``Unauthorized`` (bad credentials) or ``TooManyRequests`` (throttled)."""
+        """The principal that ``username`` and ``password`` log in as.
+
+        Raises ``Unauthorized`` (bad credentials) or ``TooManyRequests`` (throttled).
+        """
         identity = username or "-"
         wait = self._throttle.retry_after(identity, client)
         if wait:

@@ -38,6 +38,8 @@ from cargohold.registry.audit import AuditTrail
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _PRINCIPAL = re.compile(r"^(user|token|oidc):[A-Za-z0-9._-]+$")
 MIN_PASSWORD_LENGTH = 12
+# Wildcards allowed in an entitlement's repository pattern.
+MAX_PATTERN_WILDCARDS = 3
 
 
 class InvalidRequest(RegistryError):
@@ -232,7 +234,10 @@ class AdminService:
     async def set_member(
         self, actor: Principal, organization: str, user: str, role: str, *, client: str
     ) -> GrantRecord:
-        """Give ``user`` a role on every repository of the organization (replacing any)."""
+        """Give ``user`` a role on every repository of the organization.
+
+        Replaces any role it had there.
+        """
         await self._existing_org(organization)
         await self.require_owner(actor, organization)
         if await self._accounts.users.get(user) is None:
@@ -273,8 +278,9 @@ class AdminService:
         tags: list[str] | None,
         client: str,
     ) -> GrantRecord:
-        """An entitlement: ``principal`` gets ``role`` on repositories matching ``repository``
-        (a glob inside the organization), limited to ``tags`` when given."""
+        """An entitlement: ``principal`` gets ``role`` on repositories matching
+        ``repository`` (a glob inside the organization), limited to ``tags`` when given.
+        """
         await self._existing_org(organization)
         await self.require_owner(actor, organization)
         if not _PRINCIPAL.match(principal):
@@ -283,7 +289,7 @@ class AdminService:
             )
         if (
             not fnmatchcase(repository, f"{organization}/*")
-            or repository.count("*") > 3
+            or repository.count("*") > MAX_PATTERN_WILDCARDS
         ):
             raise InvalidRequest(f"repository must be a pattern under {organization}/")
         record = await self._accounts.grants.add(
@@ -333,7 +339,10 @@ class AdminService:
         expires_in_days: float | None = None,
         client: str,
     ) -> CreatedPullToken:
-        """A machine credential for the organization, read-only unless ``role`` says so."""
+        """A machine credential for the organization.
+
+        Read-only unless ``role`` says so.
+        """
         await self._existing_org(organization)
         await self.require_owner(actor, organization)
         token_id, secret = uuid.uuid4().hex, passwords.new_secret()

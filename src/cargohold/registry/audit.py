@@ -48,7 +48,9 @@ class AuditTrail:
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            log.error("audit queue full; event only in the log", action=action)
+            log.error(  # noqa: TRY400 - an expected condition: no traceback wanted
+                "audit queue full; event only in the log", action=action
+            )
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._drain())
 

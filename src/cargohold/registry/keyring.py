@@ -72,7 +72,10 @@ class KeyRing:
             await self.load()
 
     async def rotate(self, *, activate_now: bool = False) -> SigningKey:
-        """Add a new signing key; older keys retire and stay accepted for the retention."""
+        """Add a new signing key.
+
+        Older keys retire and stay accepted for the retention.
+        """
         now = time.time()
         created = now - ACTIVATION_DELAY if activate_now else now
         key = keys.generate(self._algorithm, created)

@@ -2,11 +2,11 @@
 
 The metadata store is the source of truth. fsck compares it with the blob store:
 
-* a blob recorded but missing (or of the wrong size) in storage: clients would get errors;
-  ``--repair`` forgets the record and its links, so pushes upload it again;
+* a blob recorded but missing (or of the wrong size) in storage: clients would get
+  errors; ``--repair`` forgets the record and its links, so pushes upload it again;
 * a manifest referring to a blob or child the repository no longer has;
-* bytes in storage with no record (left by a crash between commit and record): invisible,
-  ``--repair`` deletes them once older than the GC grace period;
+* bytes in storage with no record (left by a crash between commit and record):
+  invisible, ``--repair`` deletes them once older than the GC grace period;
 * upload sessions without bytes, and upload bytes without a session.
 
 GC deletes blobs that no repository links and no manifest references, and idle uploads.
@@ -61,6 +61,25 @@ async def fsck(services: Services, *, repair: bool, grace_seconds: float) -> Rep
     stored: dict[str, float] = {}
     async for found, mtime in services.store.iter_digests():
         stored[str(found)] = mtime
+    await _check_blobs(services, report, records, stored)
+    cutoff = time.time() - grace_seconds
+    report.orphan_blobs = [
+        d for d, m in stored.items() if d not in records and m < cutoff
+    ]
+    report.dangling_references = await services.meta.manifests.dangling()
+    await _check_uploads(services, report, cutoff)
+    if repair:
+        await _repair(services, report)
+    return report
+
+
+async def _check_blobs(
+    services: Services,
+    report: Report,
+    records: dict[str, int],
+    stored: dict[str, float],
+) -> None:
+    """Record blobs missing from storage or of the wrong size there."""
     for digest, size in records.items():
         if digest not in stored:
             report.missing_blobs.append(digest)
@@ -72,12 +91,10 @@ async def fsck(services: Services, *, repair: bool, grace_seconds: float) -> Rep
             continue
         if info.size != size:
             report.wrong_size.append(digest)
-    cutoff = time.time() - grace_seconds
-    report.orphan_blobs = [
-        d for d, m in stored.items() if d not in records and m < cutoff
-    ]
-    report.dangling_references = await services.meta.manifests.dangling()
 
+
+async def _check_uploads(services: Services, report: Report, cutoff: float) -> None:
+    """Record sessions without bytes, and upload bytes older than ``cutoff``."""
     upload_files = {uid: mtime async for uid, mtime in services.store.iter_uploads()}
     sessions = await services.meta.uploads.older_than(float("inf"))
     session_ids = {s.id for s in sessions}
@@ -86,28 +103,29 @@ async def fsck(services: Services, *, repair: bool, grace_seconds: float) -> Rep
         uid for uid, m in upload_files.items() if uid not in session_ids and m < cutoff
     )
 
-    if repair:
-        broken = report.missing_blobs + report.wrong_size
-        if broken:
-            await services.meta.blobs.forget(broken)
-            for digest in report.wrong_size:
-                await services.store.delete(Digest.parse(digest))
-        for digest in report.orphan_blobs:
+
+async def _repair(services: Services, report: Report) -> None:
+    """Fix what ``report`` found that can be fixed, and count it."""
+    broken = report.missing_blobs + report.wrong_size
+    if broken:
+        await services.meta.blobs.forget(broken)
+        for digest in report.wrong_size:
             await services.store.delete(Digest.parse(digest))
-        for upload_id in report.orphan_uploads:
-            await services.store.abort(upload_id)
-        for upload_id in report.sessions_without_bytes:
-            await services.meta.uploads.delete(upload_id)
-        report.repaired = (
-            len(broken)
-            + len(report.orphan_blobs)
-            + len(report.orphan_uploads)
-            + len(report.sessions_without_bytes)
-        )
-        # Forgetting a broken blob can leave manifests that need it: those cannot be
-        # repaired here (the bytes are gone), only pushed again; report them as left.
-        report.dangling_references = await services.meta.manifests.dangling()
-    return report
+    for digest in report.orphan_blobs:
+        await services.store.delete(Digest.parse(digest))
+    for upload_id in report.orphan_uploads:
+        await services.store.abort(upload_id)
+    for upload_id in report.sessions_without_bytes:
+        await services.meta.uploads.delete(upload_id)
+    report.repaired = (
+        len(broken)
+        + len(report.orphan_blobs)
+        + len(report.orphan_uploads)
+        + len(report.sessions_without_bytes)
+    )
+    # Forgetting a broken blob can leave manifests that need it: those cannot be
+    # repaired here (the bytes are gone), only pushed again; report them as left.
+    report.dangling_references = await services.meta.manifests.dangling()
 
 
 @dataclass(slots=True)

@@ -1,12 +1,13 @@
 """``UploadService``: blob upload sessions (spec.md, "Pushing blobs").
 
-Sessions are metadata rows, bytes live in the blob store's upload area. A running SHA-256
-is kept in memory per session between requests; when it is missing (after a restart, on
-another replica, or for sha512) the digest is computed by re-reading the upload.
+Sessions are metadata rows, bytes live in the blob store's upload area. A running
+SHA-256 is kept in memory per session between requests; when it is missing (after a
+restart, on another replica, or for sha512) the digest is computed by re-reading the
+upload.
 
 A chunk lands whole or not at all: if the body ends early or has the wrong length, the
-store cuts the upload back and the session keeps its previous size, so the client can ask
-for the status and resume.
+store cuts the upload back and the session keeps its previous size, so the client can
+ask for the status and resume.
 """
 
 from __future__ import annotations
@@ -121,7 +122,10 @@ class UploadService:
         content_range: tuple[int, int] | None,
         content_length: int | None,
     ) -> int:
-        """Append a chunk; returns the new size. Raises ``RangeInvalid`` when out of order."""
+        """Append a chunk; returns the new size.
+
+        Raises ``RangeInvalid`` when out of order.
+        """
         async with self._lock(upload_id):
             record = await self.status(repo, upload_id)
             if content_range is not None:
@@ -149,7 +153,10 @@ class UploadService:
         *,
         content_length: int | None,
     ) -> int:
-        """Write the last chunk (if any), verify ``digest`` and commit. Returns the size."""
+        """Write the last chunk (if any), verify ``digest`` and commit.
+
+        Returns the size.
+        """
         async with self._lock(upload_id):
             record = await self._session(repo, upload_id)
             if await self._committed_before_crash(record, digest):
@@ -169,7 +176,9 @@ class UploadService:
             self._hashes.pop(upload_id, None)
             return size
 
-    async def _committed_before_crash(self, record: UploadRecord, digest: Digest) -> bool:
+    async def _committed_before_crash(
+        self, record: UploadRecord, digest: Digest
+    ) -> bool:
         """Finish a session whose bytes were committed as ``digest`` before a crash."""
         try:
             await self._store.upload_size(record.id)
@@ -184,7 +193,9 @@ class UploadService:
         if info.size != record.size:
             raise BlobUploadUnknown(record.id)
         log.info("completing an upload committed before a restart", upload=record.id)
-        await self._meta.uploads.finish(record.id, record.repository, str(digest), info.size)
+        await self._meta.uploads.finish(
+            record.id, record.repository, str(digest), info.size
+        )
         return True
 
     async def cancel(self, repo: RepositoryName, upload_id: str) -> None:

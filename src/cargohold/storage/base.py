@@ -38,7 +38,10 @@ class BlobInfo:
 
 class BlobStore(Protocol):
     async def stat(self, digest: Digest) -> BlobInfo:
-        """Size (and local path, if any) of a committed blob. Raises ``BlobNotFound``."""
+        """Size (and local path, if any) of a committed blob.
+
+        Raises ``BlobNotFound``.
+        """
         ...
 
     def open(
@@ -67,10 +70,10 @@ class BlobStore(Protocol):
     ) -> int:
         """Write ``body`` at ``offset`` (the size the caller believes the upload has).
 
-        Bytes beyond ``offset`` left by an interrupted earlier write are discarded first.
-        Each chunk is fed to ``hasher`` (if given) as it is written. Returns the new size.
-        If ``body`` raises, the upload is cut back to ``offset`` and the error propagates.
-        Raises ``BlobNotFound`` if the upload does not exist.
+        Bytes beyond ``offset`` left by an interrupted earlier write are discarded
+        first. Each chunk is fed to ``hasher`` (if given) as it is written. Returns the
+        new size. If ``body`` raises, the upload is cut back to ``offset`` and the error
+        propagates. Raises ``BlobNotFound`` if the upload does not exist.
         """
         ...
 
@@ -79,7 +82,10 @@ class BlobStore(Protocol):
         ...
 
     def read_upload(self, upload_id: str, *, end: int) -> AsyncIterator[bytes]:
-        """Stream the first ``end`` bytes of an upload (to rebuild a hash after a restart)."""
+        """Stream the first ``end`` bytes of an upload.
+
+        Used to rebuild a hash after a restart.
+        """
         ...
 
     async def commit(self, upload_id: str, digest: Digest, *, size: int) -> None:
@@ -100,7 +106,10 @@ class BlobStore(Protocol):
         ...
 
     def iter_digests(self) -> AsyncIterator[tuple[Digest, float]]:
-        """Every committed blob with its last-modified time (seconds since the epoch)."""
+        """Every committed blob with its last-modified time.
+
+        Times are in seconds since the epoch.
+        """
         ...
 
     def iter_uploads(self) -> AsyncIterator[tuple[str, float]]:

@@ -5,10 +5,10 @@ Key layout (the only place it is written down)::
     <root>/blobs/<algorithm>/<first two hex>/<hex>     committed, immutable
     <root>/uploads/<upload id>                          append-only until commit
 
-A blob appears under its digest only by ``rename`` of a fully written, fsynced upload, and
-the directory is fsynced after the rename, so a crash leaves either no blob or the whole
-blob. Upload ids are checked against a strict pattern, so no request can name a path
-outside the root.
+A blob appears under its digest only by ``rename`` of a fully written, fsynced upload,
+and the directory is fsynced after the rename, so a crash leaves either no blob or the
+whole blob. Upload ids are checked against a strict pattern, so no request can name a
+path outside the root.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ class FilesystemBlobStore:
             source.unlink(missing_ok=True)
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)
+        source.replace(target)
         _fsync_dir(target.parent)
 
     async def abort(self, upload_id: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -57,7 +55,7 @@ async def get_blob(request: Request) -> Response:
             blob.path,
             headers=_headers(blob),
             media_type=OCTET_STREAM,
-            stat_result=os.stat(blob.path),
+            stat_result=blob.path.stat(),
         )
     headers = _headers(blob) | {"Content-Length": str(blob.size)}
     return StreamingResponse(svc.stream(blob), headers=headers, media_type=OCTET_STREAM)

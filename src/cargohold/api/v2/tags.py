@@ -1,4 +1,7 @@
-"""``GET /v2/<name>/tags/list`` and ``GET /v2/_catalog``, both paginated (``n``, ``last``)."""
+"""``GET /v2/<name>/tags/list`` and ``GET /v2/_catalog``.
+
+Both paginated (``n``, ``last``).
+"""
 
 from __future__ import annotations
 
@@ -28,7 +31,10 @@ def _response(
     path: str,
     limit: int | None,
 ) -> Response:
-    """``shown`` is ``page`` less what the caller may not see; the Link follows ``page``."""
+    """``shown`` is ``page`` less what the caller may not see.
+
+    The Link follows ``page``.
+    """
     headers = {}
     if limit and len(page) == limit:
         headers["Link"] = paginated_link(path, last=page[-1], limit=limit)

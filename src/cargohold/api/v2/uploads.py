@@ -43,7 +43,10 @@ def _query_digest(request: Request) -> Digest | None:
 
 
 async def start_upload(request: Request) -> Response:
-    """POST: mount, single-request upload, or open a session (spec.md, "Pushing blobs")."""
+    """POST: mount, single-request upload, or open a session.
+
+    See spec.md, "Pushing blobs".
+    """
     repo = repository(request)
     await authorize(request, repo, PUSH)
     svc = services(request)

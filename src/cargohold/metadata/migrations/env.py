@@ -1,4 +1,7 @@
-"""Alembic environment: runs migrations on the connection ``migrate.upgrade`` hands in."""
+"""Alembic environment.
+
+Runs migrations on the connection ``migrate.upgrade`` hands in.
+"""
 
 from __future__ import annotations
 

@@ -112,16 +112,19 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for verb in ("UPDATE", "DELETE"):
             op.execute(
-                f"CREATE TRIGGER audit_events_no_{verb.lower()} BEFORE {verb} ON audit_events "
+                f"CREATE TRIGGER audit_events_no_{verb.lower()} "
+                f"BEFORE {verb} ON audit_events "
                 "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
             )
     elif op.get_bind().dialect.name == "postgresql":
         op.execute(
-            "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "CREATE FUNCTION audit_events_append_only() "
+            "RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$"
         )
         op.execute(
-            "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+            "CREATE TRIGGER audit_events_append_only "
+            "BEFORE UPDATE OR DELETE ON audit_events "
             "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
         )
 
