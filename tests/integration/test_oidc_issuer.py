@@ -193,7 +193,9 @@ async def test_validity_window(
     options: dict[str, Any],
     message: str | None,
 ) -> None:
-    token = mint(issuer, **options)
+    # Every time in the token is relative to NOW (fixed at collection), never to the
+    # moment the test happens to run.
+    token = mint(issuer, **({"issued_at": NOW} | options))
     if message is None:
         assert await verify_id_token(token, [identity], jwks, now=NOW) is identity
     else:

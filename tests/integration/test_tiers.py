@@ -6,10 +6,14 @@ Anonymous starter pulls from public repositories, entitled production.
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
 
+from cargohold.auth.policy import Principal
+from cargohold.oci.errors import Denied
+from cargohold.registry.admin import InvalidRequest
 from tests.integration.authhelpers import (
     ADMIN,
     ROOT,
@@ -292,15 +296,61 @@ async def test_pull_token_and_instant_revocation(
     assert_error(refused, 401, "UNAUTHORIZED")
 
 
-async def test_expired_pull_token(auth_client: httpx.AsyncClient) -> None:
+async def test_expired_pull_token(
+    auth_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     admin = services_of(auth_client).auth.admin
     await admin.create_organization(ROOT, "acme", client="t")
     created = await admin.create_pull_token(
-        ROOT, "acme", description="old", expires_in_days=-1, client="t"
+        ROOT, "acme", description="short-lived", expires_in_days=1, client="t"
     )
+    ok = await auth_client.get("/token", auth=("x", created.secret))
+    assert ok.status_code == 200
+    later = time.time() + 2 * 86400
+    monkeypatch.setattr("cargohold.registry.accounts.time.time", lambda: later)
     assert_error(
         await auth_client.get("/token", auth=("x", created.secret)), 401, "UNAUTHORIZED"
     )
+
+
+async def test_pull_tokens_stay_inside_their_organization(
+    auth_client: httpx.AsyncClient,
+) -> None:
+    admin = services_of(auth_client).auth.admin
+    await admin.create_organization(ROOT, "acme", client="t")
+    for pattern in ("*", "other/*", "acme"):
+        with pytest.raises(InvalidRequest):
+            await admin.create_pull_token(
+                ROOT, "acme", description="x", repository=pattern, client="t"
+            )
+    with pytest.raises(InvalidRequest):
+        await admin.create_pull_token(
+            ROOT, "acme", description="x", role="god", client="t"
+        )
+    assert await admin.pull_tokens(ROOT, "acme") == []  # nothing half-written
+
+
+async def test_owner_pull_token_cannot_manage(auth_client: httpx.AsyncClient) -> None:
+    admin = services_of(auth_client).auth.admin
+    await admin.create_organization(ROOT, "acme", client="t")
+    created = await admin.create_pull_token(
+        ROOT, "acme", description="x", role="owner", client="t"
+    )
+    machine = Principal("token", f"token:{created.record.id}")
+    with pytest.raises(Denied):
+        await admin.create_pull_token(machine, "acme", description="more", client="t")
+
+
+async def test_recreated_organization_does_not_inherit_public_repos(
+    auth_client: httpx.AsyncClient,
+) -> None:
+    admin = services_of(auth_client).auth.admin
+    await admin.create_organization(ROOT, "acme", client="t")
+    await _make_public(auth_client, "acme/python")
+    await admin.delete_organization(ROOT, "acme", client="t")
+    await admin.create_organization(ROOT, "acme", client="t")
+    settings = await admin.repository_settings(ROOT, "acme/python")
+    assert settings.visibility == "private"
 
 
 async def test_starter_tags_are_configurable(auth_client: httpx.AsyncClient) -> None:

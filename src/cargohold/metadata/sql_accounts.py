@@ -135,6 +135,15 @@ class SqlOrganizationIndex(_Index):
     async def delete(self, name: str) -> bool:
         def run(conn: Connection) -> bool:
             conn.execute(sa.delete(t.grants).where(t.grants.c.organization == name))
+            # Its repositories' settings go too: a new organization of the same name
+            # must not inherit public repositories.
+            prefix = f"{name}/"
+            settings = t.repository_settings
+            conn.execute(
+                sa.delete(settings).where(
+                    sa.func.substr(settings.c.repository, 1, len(prefix)) == prefix
+                )
+            )
             conn.execute(
                 sa.update(t.pull_tokens)
                 .where(

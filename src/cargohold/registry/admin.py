@@ -40,6 +40,7 @@ _PRINCIPAL = re.compile(r"^(user|token|oidc):[A-Za-z0-9._-]+$")
 MIN_PASSWORD_LENGTH = 12
 # Wildcards allowed in an entitlement's repository pattern.
 MAX_PATTERN_WILDCARDS = 3
+MAX_PATTERN_LENGTH = 128
 
 
 class InvalidRequest(RegistryError):
@@ -75,12 +76,26 @@ def _check_role(role: str) -> str:
     return role
 
 
-def _check_tags(tags: list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
+def _check_tags(tags: object) -> tuple[str, ...] | None:
     if tags is None:
         return None
-    if not all(isinstance(t, str) and 0 < len(t) <= 128 for t in tags):  # noqa: PLR2004
+    if not isinstance(tags, list | tuple) or not all(
+        isinstance(t, str) and 0 < len(t) <= MAX_PATTERN_LENGTH
+        for t in tags
+    ):
         raise InvalidRequest("tags must be a list of glob patterns")
     return tuple(tags)
+
+
+def _check_pattern(organization: str, repository: str) -> str:
+    """A repository glob that can only match inside ``organization``."""
+    # The pattern must itself start with the literal "<organization>/".
+    if (
+        not fnmatchcase(repository, f"{organization}/*")
+        or repository.count("*") > MAX_PATTERN_WILDCARDS
+    ):
+        raise InvalidRequest(f"repository must be a pattern under {organization}/")
+    return repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +122,15 @@ class AdminService:
     async def require_owner(self, actor: Principal, organization: str) -> None:
         if actor.is_admin:
             return
-        for grant in await self._accounts.grants.for_principal(actor.subject):
-            if (
-                grant.organization == organization
-                and grant.role == "owner"
-                and grant.repository == f"{organization}/*"
-            ):
-                return
+        if actor.kind == "user":  # machine credentials never manage anything
+            for grant in await self._accounts.grants.for_principal(actor.subject):
+                if (
+                    grant.organization == organization
+                    and grant.role == "owner"
+                    and grant.repository == f"{organization}/*"
+                    and grant.tags is None
+                ):
+                    return
         raise Denied(f"only an owner of {organization!r} may do this")
 
     def _record(
@@ -158,8 +175,11 @@ class AdminService:
         self, actor: Principal, name: str, *, client: str
     ) -> None:
         self.require_admin(actor)
+        tokens = await self._accounts.pull_tokens.query(name)
         if not await self._accounts.organizations.delete(name):
             raise NotFound(f"no organization {name!r}")
+        for token in tokens:
+            self._access.forget(f"token:{token.id}")
         self._record(actor, "organization.delete", name, client)
 
     async def _existing_org(self, name: str) -> str:
@@ -240,6 +260,7 @@ class AdminService:
         """
         await self._existing_org(organization)
         await self.require_owner(actor, organization)
+        role = _check_role(role)
         if await self._accounts.users.get(user) is None:
             raise NotFound(f"no user {user!r}")
         principal = f"user:{user}"
@@ -249,7 +270,7 @@ class AdminService:
             if grant.repository == f"{organization}/*" and grant.tags is None:
                 await self._accounts.grants.remove(grant.id)
         record = await self._accounts.grants.add(
-            principal, organization, f"{organization}/*", _check_role(role), None
+            principal, organization, f"{organization}/*", role, None
         )
         self._record(
             actor, "member.set", f"{organization}:{user}", client, {"role": role}
@@ -287,13 +308,10 @@ class AdminService:
             raise InvalidRequest(
                 "principal must be user:<name>, token:<id> or oidc:<name>"
             )
-        if (
-            not fnmatchcase(repository, f"{organization}/*")
-            or repository.count("*") > MAX_PATTERN_WILDCARDS
-        ):
-            raise InvalidRequest(f"repository must be a pattern under {organization}/")
+        pattern = _check_pattern(organization, repository)
+        role, limited = _check_role(role), _check_tags(tags)
         record = await self._accounts.grants.add(
-            principal, organization, repository, _check_role(role), _check_tags(tags)
+            principal, organization, pattern, role, limited
         )
         self._record(
             actor,
@@ -345,8 +363,15 @@ class AdminService:
         """
         await self._existing_org(organization)
         await self.require_owner(actor, organization)
+        pattern = _check_pattern(organization, repository or f"{organization}/*")
+        role, limited = _check_role(role), _check_tags(tags)
+        if expires_in_days is not None and expires_in_days <= 0:
+            raise InvalidRequest(
+                "expires_in_days must be positive (omit it: no expiry)"
+            )
         token_id, secret = uuid.uuid4().hex, passwords.new_secret()
         now = time.time()
+        expires_at = now + expires_in_days * 86400 if expires_in_days else None
         record = PullTokenRecord(
             token_id,
             organization,
@@ -354,16 +379,12 @@ class AdminService:
             description[:255],
             actor.subject,
             now,
-            now + expires_in_days * 86400 if expires_in_days else None,
+            expires_at,
             None,
         )
         await self._accounts.pull_tokens.create(record)
         await self._accounts.grants.add(
-            f"token:{token_id}",
-            organization,
-            repository or f"{organization}/*",
-            _check_role(role),
-            _check_tags(tags),
+            f"token:{token_id}", organization, pattern, role, limited
         )
         self._record(
             actor,
@@ -387,7 +408,8 @@ class AdminService:
         record = await self._accounts.pull_tokens.get(token_id)
         if record is None or record.organization != organization:
             raise NotFound(f"no pull token {token_id[:40]!r} in {organization!r}")
-        await self._accounts.pull_tokens.revoke(token_id, time.time())
+        if not await self._accounts.pull_tokens.revoke(token_id, time.time()):
+            return  # already revoked: nothing changed, nothing to record
         self._access.forget(f"token:{token_id}")
         self._record(actor, "pull_token.revoke", f"token:{token_id}", client)
 
@@ -502,5 +524,5 @@ class AdminService:
         self.require_admin(actor)
         await self._audit.flush()
         return await self._accounts.audit.query(
-            after_id=after_id, limit=min(limit, 1000), actor=subject
+            after_id=after_id, limit=max(1, min(limit, 1000)), actor=subject
         )
