@@ -19,6 +19,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import uvloop
@@ -119,10 +120,8 @@ def _percentile(sorted_values: list[int], fraction: float) -> int:
     ]
 
 
-async def _run(args: argparse.Namespace) -> dict[str, object]:
+async def _run(args: argparse.Namespace, paths: list[str]) -> dict[str, object]:
     loop = asyncio.get_running_loop()
-    with open(args.paths_file, encoding="utf-8") as paths_file:  # noqa: ASYNC230, PTH123
-        paths = [line.strip() for line in paths_file if line.strip()]
     extra = "".join(f"{header}\r\n" for header in args.header)
     requests = [
         f"{args.method} {path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n"
@@ -177,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--connections", type=int, default=16)
     parser.add_argument("-d", "--duration", type=float, default=4.0)
     args = parser.parse_args(argv)
-    result = uvloop.run(_run(args))
+    text = Path(args.paths_file).read_text(encoding="utf-8")
+    paths = [line.strip() for line in text.splitlines() if line.strip()]
+    result = uvloop.run(_run(args, paths))
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

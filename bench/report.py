@@ -191,12 +191,13 @@ def transfer_table(results: Results, rows: Sequence[Row]) -> list[str]:
     return lines + (["", *sorted(set(footnotes))] if footnotes else [])
 
 
+# (title, metric, show min-max)
 _RSS_FIGURES = (
-    ("idle RSS before the uploads, MiB", "idle_rss_mib", 0),
-    ("peak RSS, sampled every 20 ms, MiB", "peak_rss_mib", 0),
-    ("**sum of VmHWM over the process tree during the uploads, MiB**", "hwm_mib", 0),
-    ("upload MB/s during the test", "mb_per_s", 0),
-    ("processes in the tree", "processes", 0),
+    ("idle RSS before the uploads, MiB", "idle_rss_mib", False),
+    ("peak RSS, sampled every 20 ms, MiB", "peak_rss_mib", False),
+    ("**sum of VmHWM over the process tree during the uploads, MiB**", "hwm_mib", True),
+    ("upload MB/s during the test", "mb_per_s", True),
+    ("processes in the tree", "processes", False),
 )
 
 
@@ -206,14 +207,17 @@ def rss_table(results: Results, row: Row) -> list[str]:
         f"| {row.title} | {c_label} | {r_label} | ratio | target |",
         "|---|---:|---:|---:|---|",
     ]
-    for title, metric, digits in _RSS_FIGURES:
+    for title, metric, with_range in _RSS_FIGURES:
         c, r = (results.median(row.key, slot, metric) for slot in SLOTS)
         target = ""
         if metric == "hwm_mib" and row.target:
             target = row.target.verdict(None, c)
+        if with_range:
+            cells = [_spread(results, row.key, slot, metric, 0) for slot in SLOTS]
+        else:
+            cells = [_num(c), _num(r)]
         lines.append(
-            f"| {title} | {_spread(results, row.key, 'candidate', metric, digits)} "
-            f"| {_spread(results, row.key, 'reference', metric, digits)} "
+            f"| {title} | {cells[0]} | {cells[1]} "
             f"| {_ratio_text(_ratio(c, r))} | {target} |"
         )
     return lines
