@@ -69,11 +69,10 @@ class SqlBlobIndex:
         )
 
     async def linked_size(self, repository: str, digest: str) -> int | None:
-        def run(conn: Connection) -> int | None:
-            params = {"repository": repository, "digest": digest}
-            return conn.execute(self._linked, params).scalar()
-
-        return await self._db.read(run)
+        row = await self._db.fetch_row(
+            self._linked, {"repository": repository, "digest": digest}
+        )
+        return None if row is None else int(row[0])
 
     async def unlink(self, repository: str, digest: str) -> bool:
         query = sa.delete(t.repository_blobs).where(
@@ -192,16 +191,14 @@ class SqlManifestIndex:
         )
 
     async def by_tag(self, repository: str, tag: str) -> ManifestRecord | None:
-        params = {"repository": repository, "tag": tag}
-        row = await self._db.read(
-            lambda conn: conn.execute(self._by_tag, params).first()
+        row = await self._db.fetch_row(
+            self._by_tag, {"repository": repository, "tag": tag}
         )
         return ManifestRecord(*row) if row else None
 
     async def by_digest(self, repository: str, digest: str) -> ManifestRecord | None:
-        params = {"repository": repository, "digest": digest}
-        row = await self._db.read(
-            lambda conn: conn.execute(self._by_digest, params).first()
+        row = await self._db.fetch_row(
+            self._by_digest, {"repository": repository, "digest": digest}
         )
         return ManifestRecord(*row) if row else None
 
