@@ -87,8 +87,8 @@ class Database:
             compiled = self._compiled[id(statement)] = (statement, str(sql), names)
         _, sql_text, names = compiled
         cursor = self._hot().execute(sql_text, [params[name] for name in names])
-        row: tuple[Any, ...] | None = cursor.fetchone()
-        return row
+        found: tuple[Any, ...] | None = cursor.fetchone()
+        return found
 
     def _hot(self) -> sqlite3.Connection:
         if self._hot_connection is None:
