@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import sys
 from pathlib import Path
@@ -88,9 +89,10 @@ def serve(
         raise click.UsageError("TLS needs both --tls-cert and --tls-key")
     configure_logging(settings.log)
 
-    # Migrate and bootstrap once here, before workers start; then hand the workers the
-    # same settings.
-    generated = asyncio.run(_prepare(settings))
+    # Migrate and bootstrap once, before workers start, in a short-lived child process:
+    # the server's main process only supervises workers and need not hold the whole
+    # application (and its memory) for the registry's lifetime.
+    generated = _prepare_in_child(settings)
     if generated is not None:
         click.secho(
             f"Created the first administrator {settings.admin.user or 'admin'!r} "
@@ -133,6 +135,17 @@ def serve(
         workers_kill_timeout=int(settings.server.shutdown_timeout),
         respawn_failed_workers=True,
     ).serve()
+
+
+def _prepare_in_child(settings: Settings) -> str | None:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(_prepare_sync, (settings,))
+
+
+def _prepare_sync(settings: Settings) -> str | None:
+    configure_logging(settings.log)
+    return asyncio.run(_prepare(settings))
 
 
 async def _prepare(settings: Settings) -> str | None:

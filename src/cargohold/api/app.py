@@ -25,7 +25,6 @@ from cargohold.api.token import routes as token_routes
 from cargohold.api.v2.routes import routes
 from cargohold.logs import configure_logging
 from cargohold.metadata.database import Database
-from cargohold.metadata.migrate import upgrade
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.oci.errors import RegistryError
@@ -50,6 +49,8 @@ def open_services(settings: Settings, *, migrate: bool = True) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_url)
     if migrate:
+        from cargohold.metadata.migrate import upgrade  # noqa: PLC0415 - Alembic is big
+
         upgrade(database)
     return Services.build(
         SqlMetadataStore(database),
@@ -71,7 +72,9 @@ async def _expire_uploads(services: Services, ttl_hours: float) -> None:
             log.info("expired idle uploads", count=expired)
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, services: Services | None = None, migrate: bool = True
+) -> Starlette:
     """Build the ASGI app.
 
     ``services`` may be injected (tests); else opened at start.
@@ -79,7 +82,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        svc = services or open_services(settings)
+        svc = services or open_services(settings, migrate=migrate)
         app.state.services = svc
         await svc.start()
         sweeper = asyncio.create_task(
@@ -117,4 +120,5 @@ def from_environment() -> Starlette:
     environ = {k: v for k, v in os.environ.items() if k != "CARGOHOLD_CONFIG"}
     settings = settings_module.load(Path(config) if config else None, environ)
     configure_logging(settings.log)
-    return create_app(settings)
+    # `cargohold serve` migrated the schema before starting the workers.
+    return create_app(settings, migrate=False)

@@ -7,6 +7,7 @@ that cannot be guessed, and compared in constant time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -15,8 +16,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()
-# Verified when the user does not exist, so that the answer takes as long either way.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the user does not exist, so the answer takes as long either way."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -29,7 +34,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     With ``None`` (no such user) it still spends the same time.
     """
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and (
+        return _hasher.verify(password_hash or _dummy_hash(), password) and (
             password_hash is not None
         )
     except (VerifyMismatchError, VerificationError, InvalidHashError):

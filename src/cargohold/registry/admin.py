@@ -80,8 +80,7 @@ def _check_tags(tags: object) -> tuple[str, ...] | None:
     if tags is None:
         return None
     if not isinstance(tags, list | tuple) or not all(
-        isinstance(t, str) and 0 < len(t) <= MAX_PATTERN_LENGTH
-        for t in tags
+        isinstance(t, str) and 0 < len(t) <= MAX_PATTERN_LENGTH for t in tags
     ):
         raise InvalidRequest("tags must be a list of glob patterns")
     return tuple(tags)
