@@ -225,7 +225,8 @@ class RunningServer:
                     f"{self.label} exited with {self.process.returncode}:\n"
                     + self.log_tail()
                 )
-            if _v2_status(self.port) == http.client.OK:
+            # 401: token auth is on, and the registry is answering.
+            if _v2_status(self.port) in {http.client.OK, http.client.UNAUTHORIZED}:
                 return
             time.sleep(0.05)
         raise BenchError(

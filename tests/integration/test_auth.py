@@ -351,3 +351,20 @@ async def test_principal_claims_cannot_be_upgraded(client: httpx.AsyncClient) ->
     assert claims["access"] == []
     assert claims["sub"] == "anonymous"
     assert Principal("anonymous", "anonymous") == ANONYMOUS
+
+
+async def test_remembered_login_follows_password_changes(
+    client: httpx.AsyncClient,
+) -> None:
+    admin = services_of(client).auth.admin
+    await admin.create_user(ROOT, "erin", "erin-password-1", client="t")
+    assert (await client.get("/token", auth=("erin", "erin-password-1"))).status_code == 200
+    # The second login is answered from the remembered check, and still exact.
+    assert (await client.get("/token", auth=("erin", "erin-password-1"))).status_code == 200
+    wrong = await client.get("/token", auth=("erin", "erin-password-2"))
+    assert wrong.status_code == 401
+    await admin.set_password(ROOT, "erin", "erin-password-new", client="t")
+    old = await client.get("/token", auth=("erin", "erin-password-1"))
+    assert old.status_code == 401
+    new = await client.get("/token", auth=("erin", "erin-password-new"))
+    assert new.status_code == 200

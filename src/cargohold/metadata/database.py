@@ -80,15 +80,29 @@ class Database:
         if not self.is_sqlite:
             row = await self.read(lambda conn: conn.execute(statement, params).first())
             return tuple(row) if row is not None else None
+        found: tuple[Any, ...] | None = self._hot_cursor(statement, params).fetchone()
+        return found
+
+    async def fetch_all(
+        self, statement: sa.Select[Any], params: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """Every row of a hot query; like ``fetch_row``."""
+        if not self.is_sqlite:
+            rows = await self.read(lambda conn: conn.execute(statement, params).all())
+            return [tuple(row) for row in rows]
+        return self._hot_cursor(statement, params).fetchall()
+
+    def _hot_cursor(
+        self, statement: sa.Select[Any], params: dict[str, Any]
+    ) -> sqlite3.Cursor:
+        # Statements are module or instance constants, compiled once per process.
         compiled = self._compiled.get(id(statement))
         if compiled is None or compiled[0] is not statement:
             sql = statement.compile(dialect=self.reader.dialect)
             names = tuple(sql.positiontup or ())
             compiled = self._compiled[id(statement)] = (statement, str(sql), names)
         _, sql_text, names = compiled
-        cursor = self._hot().execute(sql_text, [params[name] for name in names])
-        found: tuple[Any, ...] | None = cursor.fetchone()
-        return found
+        return self._hot().execute(sql_text, [params[name] for name in names])
 
     def _hot(self) -> sqlite3.Connection:
         if self._hot_connection is None:

@@ -40,6 +40,15 @@ def _tags_in(value: tuple[str, ...] | None) -> str | None:
     return json.dumps(list(value)) if value is not None else None
 
 
+# Point queries on the token path, run through ``Database.fetch_*`` (compiled once).
+_USER = sa.select(t.users).where(t.users.c.name == sa.bindparam("name"))
+_GRANTS = sa.select(t.grants).where(t.grants.c.principal == sa.bindparam("principal"))
+_PULL_TOKEN = sa.select(t.pull_tokens).where(t.pull_tokens.c.id == sa.bindparam("id"))
+_REPOSITORY_SETTINGS = sa.select(t.repository_settings).where(
+    t.repository_settings.c.repository == sa.bindparam("repository")
+)
+
+
 def _grant(row: Any) -> GrantRecord:
     return GrantRecord(
         row.id,
@@ -72,8 +81,13 @@ class _Index:
 
 class SqlUserIndex(_Index):
     async def get(self, name: str) -> UserRecord | None:
-        row = await self._row(sa.select(t.users).where(t.users.c.name == name))
-        return UserRecord(*row) if row else None
+        row = await self._db.fetch_row(_USER, {"name": name})
+        if row is None:
+            return None
+        name, password_hash, is_admin, disabled, created_at = row
+        return UserRecord(
+            name, password_hash, bool(is_admin), bool(disabled), created_at
+        )
 
     async def create(self, record: UserRecord) -> bool:
         return await self._inserted(
@@ -164,8 +178,11 @@ class SqlOrganizationIndex(_Index):
 
 class SqlGrantIndex(_Index):
     async def for_principal(self, principal: str) -> list[GrantRecord]:
-        query = sa.select(t.grants).where(t.grants.c.principal == principal)
-        return [_grant(row) for row in await self._rows(query)]
+        rows = await self._db.fetch_all(_GRANTS, {"principal": principal})
+        return [
+            GrantRecord(gid, who, org, repo, role, _tags_out(tags), at)
+            for gid, who, org, repo, role, tags, at in rows
+        ]
 
     async def add(
         self,
@@ -235,9 +252,7 @@ class SqlPullTokenIndex(_Index):
         await self._changed(query)
 
     async def get(self, token_id: str) -> PullTokenRecord | None:
-        row = await self._row(
-            sa.select(t.pull_tokens).where(t.pull_tokens.c.id == token_id)
-        )
+        row = await self._db.fetch_row(_PULL_TOKEN, {"id": token_id})
         return PullTokenRecord(*row) if row else None
 
     async def query(self, organization: str | None) -> list[PullTokenRecord]:
@@ -307,12 +322,13 @@ class SqlRepositorySettingsIndex(_Index):
         )
 
     async def get(self, repository: str) -> RepositorySettingsRecord | None:
-        row = await self._row(
-            sa.select(t.repository_settings).where(
-                t.repository_settings.c.repository == repository
-            )
+        row = await self._db.fetch_row(_REPOSITORY_SETTINGS, {"repository": repository})
+        if row is None:
+            return None
+        name, visibility, starter_tags, updated_at = row
+        return RepositorySettingsRecord(
+            name, visibility, _tags_out(starter_tags), updated_at
         )
-        return self._record(row) if row else None
 
     async def put(self, record: RepositorySettingsRecord) -> None:
         values = {

@@ -13,6 +13,9 @@ written to the audit trail.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -28,6 +31,8 @@ from cargohold.settings import AuthSettings
 if TYPE_CHECKING:
     from cargohold.auth.oidc import JwksCache
 
+REMEMBER_LOGIN_SECONDS = 600.0
+MAX_REMEMBERED_LOGINS = 10_000
 PULL_TOKEN_PREFIX = "chp_"  # noqa: S105 - a prefix, not a secret
 REFRESH_TOKEN_PREFIX = "chr_"  # noqa: S105 - a prefix, not a secret
 
@@ -61,6 +66,8 @@ class Authenticator:
         self._settings = settings
         self._audit = audit
         self._jwks = jwks
+        self._cache_key = secrets.token_bytes(32)
+        self._verified: dict[tuple[str, str], tuple[bytes, float]] = {}
         self._throttle = LoginThrottle(
             per_identity=settings.max_failures_per_identity,
             per_client=settings.max_failures_per_client,
@@ -100,10 +107,40 @@ class Authenticator:
         if _looks_like_jwt(password):
             return await self._oidc(username, password)
         user = await self._accounts.users.get(username)
-        ok = passwords.verify_password(user.password_hash if user else None, password)
+        if user is not None and self._recently_verified(
+            user.name, user.password_hash, password
+        ):
+            ok = True
+        else:
+            ok = passwords.verify_password(
+                user.password_hash if user else None, password
+            )
+            if ok and user is not None:
+                self._remember(user.name, user.password_hash, password)
         if user is None or not ok or user.disabled:
             return None
         return Principal("user", f"user:{user.name}", is_admin=user.is_admin)
+
+    # Clients send the password with every token request (one per pull or push), and
+    # argon2id is slow on purpose (~0.5 s of CPU here). A successful check is remembered
+    # for a while, keyed by the user's *current* password hash, so a changed password
+    # invalidates it everywhere at once. Only a keyed hash of the password is kept.
+    def _fingerprint(self, password: str) -> bytes:
+        return hmac.new(self._cache_key, password.encode(), hashlib.sha256).digest()
+
+    def _recently_verified(self, name: str, password_hash: str, password: str) -> bool:
+        entry = self._verified.get((name, password_hash))
+        if entry is None or entry[1] < time.monotonic():
+            return False
+        return hmac.compare_digest(entry[0], self._fingerprint(password))
+
+    def _remember(self, name: str, password_hash: str, password: str) -> None:
+        if len(self._verified) >= MAX_REMEMBERED_LOGINS:
+            self._verified.clear()
+        self._verified[(name, password_hash)] = (
+            self._fingerprint(password),
+            time.monotonic() + REMEMBER_LOGIN_SECONDS,
+        )
 
     async def _pull_token(self, token_id: str, secret: str) -> Principal | None:
         record = await self._accounts.pull_tokens.get(token_id)
