@@ -193,7 +193,7 @@ def main() -> None:
         medians["manifest GET c=64, bearer token"]
         / medians["manifest GET c=64, auth off"]
     )
-    verdict = "PASS" if ratio >= 0.9 else "MISS"  # noqa: PLR2004 - the issue's target
+    verdict = "PASS" if ratio >= 0.9 else "MISS"
     print(
         f"\nauthenticated / unauthenticated manifest GET at c=64: **{ratio:.2f}x** "
         f"(target >= 0.9x: {verdict})"
