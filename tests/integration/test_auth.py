@@ -358,9 +358,13 @@ async def test_remembered_login_follows_password_changes(
 ) -> None:
     admin = services_of(client).auth.admin
     await admin.create_user(ROOT, "erin", "erin-password-1", client="t")
-    assert (await client.get("/token", auth=("erin", "erin-password-1"))).status_code == 200
+    assert (
+        await client.get("/token", auth=("erin", "erin-password-1"))
+    ).status_code == 200
     # The second login is answered from the remembered check, and still exact.
-    assert (await client.get("/token", auth=("erin", "erin-password-1"))).status_code == 200
+    assert (
+        await client.get("/token", auth=("erin", "erin-password-1"))
+    ).status_code == 200
     wrong = await client.get("/token", auth=("erin", "erin-password-2"))
     assert wrong.status_code == 401
     await admin.set_password(ROOT, "erin", "erin-password-new", client="t")
