@@ -372,3 +372,20 @@ async def test_remembered_login_follows_password_changes(
     assert old.status_code == 401
     new = await client.get("/token", auth=("erin", "erin-password-new"))
     assert new.status_code == 200
+
+
+async def test_eddsa_signing_keys(make_client) -> None:
+    from cargohold.registry.bootstrap import bootstrap
+    from cargohold.settings import AdminSettings
+
+    client = await make_client(auth={"mode": "token", "signing_algorithm": "EdDSA"})
+    await bootstrap(
+        services_of(client), AdminSettings(user=ADMIN[0], password=ADMIN[1])
+    )
+    headers = await as_user(client, "acme/app", "pull,push", auth=ADMIN)
+    assert jwt.get_unverified_header(headers["Authorization"][7:])["alg"] == "EdDSA"
+    client.headers.update(headers)
+    digest, manifest = await push_image(client, "acme/app", "1.0")
+    assert (await client.get(f"/v2/acme/app/manifests/{digest}")).content == manifest
+    jwk = (await client.get("/token/jwks")).json()["keys"][0]
+    assert (jwk["kty"], jwk["crv"], jwk["alg"]) == ("OKP", "Ed25519", "EdDSA")
