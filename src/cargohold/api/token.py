@@ -6,8 +6,6 @@ so the answer never tells whether a private repository exists.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -15,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cargohold.auth.basic import MalformedCredentials, parse_basic
 from cargohold.auth.policy import ANONYMOUS, Principal
 from cargohold.auth.scopes import parse_scopes
 from cargohold.oci.errors import RegistryError, Unauthorized
@@ -44,13 +43,9 @@ def _basic(request: Request) -> tuple[str, str] | None:
     if scheme.lower() != "basic":
         return None
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthorized("malformed Basic credentials") from None
-    username, sep, password = decoded.partition(":")
-    if not sep:
-        raise Unauthorized("malformed Basic credentials")
-    return username, password
+        return parse_basic(value)
+    except MalformedCredentials as exc:
+        raise Unauthorized(str(exc)) from None
 
 
 async def _respond(

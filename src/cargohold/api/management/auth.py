@@ -8,13 +8,12 @@ identities, so every management request is refused.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 
 from cargohold.api.management.common import client, services
+from cargohold.auth.basic import MalformedCredentials, parse_basic
 from cargohold.auth.policy import Principal
 from cargohold.auth.tokens import InvalidToken
 from cargohold.oci.errors import Denied, Unauthorized
@@ -30,13 +29,9 @@ def _refuse(detail: str) -> Unauthorized:
 
 def _basic(value: str) -> tuple[str, str]:
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise _refuse("malformed Basic credentials") from None
-    username, sep, password = decoded.partition(":")
-    if not sep:
-        raise _refuse("malformed Basic credentials")
-    return username, password
+        return parse_basic(value)
+    except MalformedCredentials as exc:
+        raise _refuse(str(exc)) from None
 
 
 async def from_credentials(request: Request) -> Principal:
