@@ -6,6 +6,7 @@ import asyncio
 import multiprocessing
 import os
 import sys
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -139,13 +140,29 @@ def serve(
 
 def _prepare_in_child(settings: Settings) -> str | None:
     context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        return pool.apply(_prepare_sync, (settings,))
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_prepare_sync, args=(settings, sender))
+    child.start()
+    sender.close()
+    try:
+        outcome: tuple[bool, str | None] = receiver.recv()
+    except EOFError:
+        outcome = (False, "the preparation process died; see the log above")
+    child.join()
+    ok, value = outcome
+    if not ok:
+        raise click.ClickException(f"could not prepare the data directory: {value}")
+    return value
 
 
-def _prepare_sync(settings: Settings) -> str | None:
+def _prepare_sync(settings: Settings, result: Connection) -> None:
     configure_logging(settings.log)
-    return asyncio.run(_prepare(settings))
+    try:
+        result.send((True, asyncio.run(_prepare(settings))))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits
+        result.send((False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        result.close()
 
 
 async def _prepare(settings: Settings) -> str | None:

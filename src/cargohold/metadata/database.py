@@ -67,7 +67,9 @@ class Database:
             self.reader = self.writer = sa.create_engine(url, pool_pre_ping=True)
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="db-writer")
         self._hot_connection: sqlite3.Connection | None = None
-        self._compiled: dict[int, tuple[sa.Select[Any], str, tuple[str, ...]]] = {}
+        self._compiled: dict[
+            int, tuple[sa.Select[Any], str, tuple[str, ...], dict[str, Any]]
+        ] = {}
 
     @property
     def dialect(self) -> str:
@@ -100,9 +102,11 @@ class Database:
         if compiled is None or compiled[0] is not statement:
             sql = statement.compile(dialect=self.reader.dialect)
             names = tuple(sql.positiontup or ())
-            compiled = self._compiled[id(statement)] = (statement, str(sql), names)
-        _, sql_text, names = compiled
-        return self._hot().execute(sql_text, [params[name] for name in names])
+            compiled = (statement, str(sql), names, dict(sql.params))
+            self._compiled[id(statement)] = compiled
+        _, sql_text, names, defaults = compiled
+        values = [params[n] if n in params else defaults[n] for n in names]
+        return self._hot().execute(sql_text, values)
 
     def _hot(self) -> sqlite3.Connection:
         if self._hot_connection is None:

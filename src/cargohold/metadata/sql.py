@@ -26,6 +26,16 @@ from cargohold.metadata.store import (
 # How many levels of index children and referrers a tag's reach follows.
 _MAX_DEPTH = 8
 
+_TAGS_AFTER = (
+    sa.select(t.tags.c.name)
+    .where(
+        t.tags.c.repository == sa.bindparam("repository"),
+        t.tags.c.name > sa.bindparam("last"),
+    )
+    .order_by(t.tags.c.name)
+)
+_TAGS_PAGE = _TAGS_AFTER.limit(sa.bindparam("limit", type_=sa.Integer))
+
 _MANIFEST_COLUMNS = (
     t.manifests.c.repository,
     t.manifests.c.digest,
@@ -310,16 +320,13 @@ class SqlManifestIndex:
     async def tags(
         self, repository: str, *, last: str | None, limit: int | None
     ) -> list[str]:
-        query = (
-            sa.select(t.tags.c.name)
-            .where(t.tags.c.repository == repository)
-            .order_by(t.tags.c.name)
-        )
-        if last is not None:
-            query = query.where(t.tags.c.name > last)
-        if limit is not None:
-            query = query.limit(limit)
-        return await self._db.read(lambda conn: list(conn.execute(query).scalars()))
+        # Every tag sorts after "", so one statement serves both with and without last.
+        params = {"repository": repository, "last": last or ""}
+        if limit is None:
+            rows = await self._db.fetch_all(_TAGS_AFTER, params)
+        else:
+            rows = await self._db.fetch_all(_TAGS_PAGE, params | {"limit": limit})
+        return [row[0] for row in rows]
 
     async def referrers(self, repository: str, subject: str) -> list[ManifestRecord]:
         query = (
