@@ -139,7 +139,9 @@ def serve(
 
 
 def _prepare_in_child(settings: Settings) -> str | None:
-    context = multiprocessing.get_context("spawn")
+    # fork: the parent has no threads yet, and unlike spawn it starts no extra
+    # resource-tracker process that would live as long as the server.
+    context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_prepare_sync, args=(settings, sender))
     child.start()
