@@ -26,7 +26,7 @@ from cargohold.auth.scopes import (
             Scope("repository", "acme/app", frozenset({"pull", "push"})),
         ),
         ("registry:catalog:*", Scope("registry", "catalog", frozenset({"*"}))),
-        # a name with a port-like colon keeps everything between the first and last colon
+        # a port-like colon: the name is everything between the first and last colon
         (
             "repository:host:5000/app:pull",
             Scope("repository", "host:5000/app", frozenset({"pull"})),
