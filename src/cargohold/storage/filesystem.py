@@ -119,7 +119,8 @@ class FilesystemBlobStore:
             raise BlobNotFound(upload_id) from None
         size = offset
         try:
-            os.ftruncate(fd, offset)
+            if os.fstat(fd).st_size != offset:  # bytes of an interrupted write
+                os.ftruncate(fd, offset)
             os.lseek(fd, offset, os.SEEK_SET)
             async for chunk in body:
                 if chunk:
