@@ -118,6 +118,19 @@ async def test_begin_upload_creates_an_empty_upload(blob_store: BlobStore) -> No
     assert upload_id in [u async for u, _ in blob_store.iter_uploads()]
 
 
+async def test_upload_size(blob_store: BlobStore) -> None:
+    upload_id = new_upload_id()
+    with pytest.raises(BlobNotFound):
+        await blob_store.upload_size(upload_id)
+    await blob_store.begin_upload(upload_id)
+    assert await blob_store.upload_size(upload_id) == 0
+    await blob_store.append(upload_id, 0, chunks(b"12345"), None)
+    assert await blob_store.upload_size(upload_id) == 5
+    await blob_store.commit(upload_id, Digest.of(b"12345"), size=5)
+    with pytest.raises(BlobNotFound):
+        await blob_store.upload_size(upload_id)
+
+
 async def test_append_returns_the_new_size(blob_store: BlobStore) -> None:
     upload_id = new_upload_id()
     await blob_store.begin_upload(upload_id)
