@@ -365,3 +365,29 @@ async def test_starter_tags_are_configurable(auth_client: httpx.AsyncClient) -> 
         "/v2/acme/python/manifests/latest", headers=anonymous
     )
     assert refused.status_code == 401
+
+
+async def test_pagination_links_never_name_hidden_things(
+    auth_client: httpx.AsyncClient,
+) -> None:
+    await _publish(auth_client)  # tags 3.12.1, 3.13.0, amd64-build sort before latest
+    admin_headers = await as_user(
+        auth_client, "acme/aaa-secret", "pull,push", auth=ADMIN
+    )
+    auth_client.headers.update(admin_headers)
+    await push_image(auth_client, "acme/aaa-secret", "latest")
+    auth_client.headers.pop("Authorization")
+    await _make_public(auth_client)
+    anonymous = await as_user(auth_client, "acme/python")
+    tags = await auth_client.get(
+        "/v2/acme/python/tags/list", params={"n": 1}, headers=anonymous
+    )
+    assert tags.json()["tags"] == ["latest"]
+    assert "Link" not in tags.headers  # nothing visible follows, nothing hidden named
+    catalog = await auth_client.get(
+        "/v2/_catalog",
+        params={"n": 1},
+        headers=bearer(await token(auth_client, "registry:catalog:*")),
+    )
+    assert catalog.json()["repositories"] == ["acme/python"]
+    assert "secret" not in catalog.headers.get("Link", "")

@@ -16,6 +16,7 @@ from cargohold.oci.errors import (
 )
 from cargohold.oci.manifest import Descriptor, parse_manifest
 from cargohold.oci.names import RepositoryName, Tag
+from cargohold.registry.paging import Keep, Page, visible_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,16 +124,22 @@ class ManifestService:
             raise ManifestUnknown(str(ref.tag or ref.digest))
 
     async def tags(
-        self, repo: RepositoryName, *, last: str | None, limit: int | None
-    ) -> list[str]:
-        if limit == 0:
-            if not await self._meta.repositories.exists(repo.value):
-                raise NameUnknown(repo.value)
-            return []
-        names = await self._meta.manifests.tags(repo.value, last=last, limit=limit)
-        if not names and not await self._meta.repositories.exists(repo.value):
+        self,
+        repo: RepositoryName,
+        *,
+        last: str | None,
+        limit: int | None,
+        keep: Keep | None = None,
+    ) -> Page:
+        """Tags after ``last``, sorted; ``keep`` filters what the caller sees."""
+
+        async def fetch(after: str | None, count: int | None) -> list[str]:
+            return await self._meta.manifests.tags(repo.value, last=after, limit=count)
+
+        page = await visible_page(fetch, keep, last=last, limit=limit)
+        if not page.items and not await self._meta.repositories.exists(repo.value):
             raise NameUnknown(repo.value)
-        return names
+        return page
 
     async def referrers(
         self, repo: RepositoryName, subject: Digest, artifact_type: str | None

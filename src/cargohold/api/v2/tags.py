@@ -13,6 +13,7 @@ from cargohold.api.v2.common import paginated_link, repository, services
 from cargohold.auth.policy import PULL
 from cargohold.auth.scopes import CATALOG, REGISTRY
 from cargohold.oci.names import page_size
+from cargohold.registry.paging import Page
 
 
 def _page(request: Request) -> tuple[str | None, int | None]:
@@ -23,33 +24,27 @@ def _page(request: Request) -> tuple[str | None, int | None]:
 
 
 def _response(
-    key: str,
-    page: list[str],
-    shown: list[str],
-    extra: dict[str, str],
-    *,
-    path: str,
-    limit: int | None,
+    key: str, page: Page, extra: dict[str, str], *, path: str, limit: int | None
 ) -> Response:
-    """``shown`` is ``page`` less what the caller may not see.
-
-    The Link follows ``page``.
-    """
     headers = {}
-    if limit and len(page) == limit:
-        headers["Link"] = paginated_link(path, last=page[-1], limit=limit)
-    return JSONResponse(extra | {key: shown}, headers=headers)
+    if limit and page.more and page.items:
+        headers["Link"] = paginated_link(path, last=page.items[-1], limit=limit)
+    return JSONResponse(extra | {key: page.items}, headers=headers)
 
 
 async def list_tags(request: Request) -> Response:
     repo = repository(request)
     permit = await authorize(request, repo, PULL)
     last, limit = _page(request)
-    tags = await services(request).manifests.tags(repo, last=last, limit=limit)
-    # A tag-limited caller sees only its tags; pages may then come out short.
-    shown = permit.visible_tags(tags)
+
+    async def keep(tags: list[str]) -> list[str]:
+        return permit.visible_tags(tags)
+
+    page = await services(request).manifests.tags(
+        repo, last=last, limit=limit, keep=keep if permit.tags is not None else None
+    )
     return _response(
-        "tags", tags, shown, {"name": repo.value}, path=request.url.path, limit=limit
+        "tags", page, {"name": repo.value}, path=request.url.path, limit=limit
     )
 
 
@@ -58,12 +53,14 @@ async def catalog(request: Request) -> Response:
     token = await authenticate(request, scope)
     last, limit = _page(request)
     svc = services(request)
-    names = await svc.repositories.catalog(last=last, limit=limit)
-    shown = names
+    keep = None
     if token is not None:
         if token.find(REGISTRY, CATALOG) is None:
             raise unauthorized(request, scope, error="insufficient_scope")
-        shown = await svc.auth.access.pullable(token.principal, names)
-    return _response(
-        "repositories", names, shown, {}, path=request.url.path, limit=limit
-    )
+        principal = token.principal
+
+        async def keep(names: list[str]) -> list[str]:
+            return await svc.auth.access.pullable(principal, names)
+
+    page = await svc.repositories.catalog(last=last, limit=limit, keep=keep)
+    return _response("repositories", page, {}, path=request.url.path, limit=limit)
