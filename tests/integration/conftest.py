@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 
 from tests.integration.authhelpers import token_auth_client
+from tests.integration.serverproc import NO_AUTH, ServerProcess
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """``tmp_path``, removed afterwards (server data dirs can be large)."""
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.fixture
+def server(workdir: Path) -> Iterator[ServerProcess]:
+    """A ``cargohold serve`` subprocess (auth off), not started yet; stopped after."""
+    process = ServerProcess(workdir / "data", workdir / "server.log", settings=NO_AUTH)
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture

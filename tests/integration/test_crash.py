@@ -22,7 +22,6 @@ import json
 import os
 import random
 import re
-import shutil
 import socket
 import threading
 import time
@@ -33,7 +32,7 @@ import httpx
 import pytest
 
 from tests.integration.helpers import OCI_MANIFEST, digest_of, image_manifest
-from tests.integration.serverproc import NO_AUTH, ServerProcess, run_cli
+from tests.integration.serverproc import ServerProcess, run_cli
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -57,21 +56,6 @@ CORRUPTION = (
     "upload bytes with no session",
 )
 SESSION_WITHOUT_BYTES = "upload session with no bytes"
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-@pytest.fixture
-def server(workdir: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(workdir / "data", workdir / "server.log", settings=NO_AUTH)
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def stored_size(response: httpx.Response) -> int:

@@ -10,38 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
-import pytest
 
 from tests.integration.helpers import OCI_MANIFEST, digest_of, image_manifest
-from tests.integration.serverproc import NO_AUTH, ServerProcess, run_cli
+from tests.integration.serverproc import ServerProcess, run_cli
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 REPO = "fsck/app"
 OLD = time.time() - 3 * 3600  # older than the default 1 h GC grace period
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-@pytest.fixture
-def server(workdir: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(workdir / "data", workdir / "server.log", settings=NO_AUTH)
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def blob_file(data_dir: Path, data: bytes) -> Path:

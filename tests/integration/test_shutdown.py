@@ -9,7 +9,6 @@ corrupt.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -31,12 +30,6 @@ SHUTDOWN_TIMEOUT = 4.0
 EXIT_MARGIN = 4.0
 REPO = "shutdown/app"
 OCTETS = {"Content-Type": "application/octet-stream"}
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 @pytest.fixture
