@@ -26,6 +26,10 @@ from cargohold.metadata.store import (
 # How many levels of index children and referrers a tag's reach follows.
 _MAX_DEPTH = 8
 
+_UPLOAD = sa.select(t.uploads).where(t.uploads.c.id == sa.bindparam("id"))
+_REPOSITORY = sa.select(t.repositories.c.name).where(
+    t.repositories.c.name == sa.bindparam("name")
+)
 _TAGS_AFTER = (
     sa.select(t.tags.c.name)
     .where(
@@ -147,8 +151,7 @@ class SqlUploadIndex:
         await self._db.write(lambda conn: conn.execute(query))
 
     async def get(self, upload_id: str) -> UploadRecord | None:
-        query = sa.select(t.uploads).where(t.uploads.c.id == upload_id)
-        row = await self._db.read(lambda conn: conn.execute(query).first())
+        row = await self._db.fetch_row(_UPLOAD, {"id": upload_id})
         return UploadRecord(*row) if row else None
 
     async def set_size(self, upload_id: str, *, expected: int, size: int) -> bool:
@@ -416,10 +419,7 @@ class SqlRepositoryIndex:
         self._db = db
 
     async def exists(self, repository: str) -> bool:
-        query = sa.select(t.repositories.c.name).where(
-            t.repositories.c.name == repository
-        )
-        return await self._db.read(lambda conn: conn.execute(query).first() is not None)
+        return await self._db.fetch_row(_REPOSITORY, {"name": repository}) is not None
 
     async def names(self, *, last: str | None, limit: int | None) -> list[str]:
         query = sa.select(t.repositories.c.name).order_by(t.repositories.c.name)
