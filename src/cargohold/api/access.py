@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from cargohold.api.state import services, settings
 from cargohold.auth.policy import ANONYMOUS, Principal, tag_allowed
 from cargohold.auth.scopes import REPOSITORY, challenge, repository_scope
 from cargohold.auth.tokens import InvalidToken, VerifiedToken
@@ -19,22 +20,12 @@ from cargohold.oci.digest import Digest
 from cargohold.oci.errors import Denied, Unauthorized
 from cargohold.oci.names import RepositoryName
 from cargohold.registry.access import AccessService
-from cargohold.registry.services import Services
-from cargohold.settings import Settings
 
 _BEARER = "bearer "
 
 
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-def _services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
-
-
 def realm(request: Request) -> str:
-    configured = _settings(request).auth.realm
+    configured = settings(request).auth.realm
     if configured:
         return configured
     return f"{request.url.scheme}://{request.url.netloc}/token"
@@ -48,7 +39,7 @@ def unauthorized(
     detail: object = None,
 ) -> Unauthorized:
     header = challenge(
-        realm(request), _settings(request).auth.service, scope=scope, error=error
+        realm(request), settings(request).auth.service, scope=scope, error=error
     )
     return Unauthorized(detail, headers={"WWW-Authenticate": header})
 
@@ -102,12 +93,12 @@ async def authenticate(
     Raises ``Unauthorized`` with a challenge (for ``scope``) when there is no valid
     token.
     """
-    if _settings(request).auth.mode == "none":
+    if settings(request).auth.mode == "none":
         return None
     header = request.headers.get("authorization", "")
     if not header[: len(_BEARER)].lower() == _BEARER:
         raise unauthorized(request, scope)
-    auth = _services(request).auth
+    auth = services(request).auth
     try:
         token = auth.verifier.verify(header[len(_BEARER) :].strip())
     except InvalidToken:
@@ -124,7 +115,7 @@ async def authorize(request: Request, repo: RepositoryName, action: str) -> Perm
     """
     needed = ("pull", "push") if action == "push" else (action,)
     scope = repository_scope(repo.value, needed)
-    if _settings(request).auth.mode == "none":
+    if settings(request).auth.mode == "none":
         return Permit(repo.value, ANONYMOUS, None, None, scope)
     token = await authenticate(request, scope)
     assert token is not None  # noqa: S101 - auth is on
@@ -137,5 +128,5 @@ async def authorize(request: Request, repo: RepositoryName, action: str) -> Perm
             detail=[{"Type": REPOSITORY, "Name": repo.value, "Action": action}],
         )
     return Permit(
-        repo.value, token.principal, entry.tags, _services(request).auth.access, scope
+        repo.value, token.principal, entry.tags, services(request).auth.access, scope
     )

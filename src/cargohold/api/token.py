@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cargohold.api.state import client_address, services, settings
 from cargohold.auth.basic import MalformedCredentials, parse_basic
 from cargohold.auth.policy import ANONYMOUS, Principal
 from cargohold.auth.scopes import parse_scopes
 from cargohold.oci.errors import RegistryError, Unauthorized
-from cargohold.registry.services import Services
 
 _MAX_FORM_BYTES = 16 * 1024
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -27,14 +27,6 @@ class TokenRequestInvalid(RegistryError):
     code = "UNSUPPORTED"
     message = "unsupported token request"
     status = 400
-
-
-def _services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def _basic(request: Request) -> tuple[str, str] | None:
@@ -57,8 +49,8 @@ async def _respond(
     refresh: bool | str,
     oauth: bool,
 ) -> Response:
-    auth = _services(request).auth
-    expected = request.app.state.settings.auth.service
+    auth = services(request).auth
+    expected = settings(request).auth.service
     if service is not None and service != expected:
         raise TokenRequestInvalid(
             f"unknown service {service[:100]!r}; use {expected!r}"
@@ -89,8 +81,8 @@ async def get_token(request: Request) -> Response:
     credentials = _basic(request)
     principal = ANONYMOUS
     if credentials is not None:
-        principal = await _services(request).auth.authenticator.login(
-            *credentials, client=_client(request)
+        principal = await services(request).auth.authenticator.login(
+            *credentials, client=client_address(request)
         )
     return await _respond(
         request,
@@ -119,19 +111,19 @@ async def _form(request: Request) -> dict[str, str]:
 async def post_token(request: Request) -> Response:
     """OAuth2 token endpoint: ``password`` and ``refresh_token`` grants."""
     fields = await _form(request)
-    authenticator = _services(request).auth.authenticator
+    authenticator = services(request).auth.authenticator
     grant_type = fields.get("grant_type")
     refresh: bool | str
     if grant_type == "password":
         principal = await authenticator.login(
             fields.get("username", ""),
             fields.get("password", ""),
-            client=_client(request),
+            client=client_address(request),
         )
         refresh = fields.get("access_type") == "offline"
     elif grant_type == "refresh_token":
         refresh = fields.get("refresh_token", "")
-        principal = await authenticator.refresh(refresh, client=_client(request))
+        principal = await authenticator.refresh(refresh, client=client_address(request))
     else:
         raise TokenRequestInvalid("grant_type must be password or refresh_token")
     scopes = fields.get("scope", "").split()
@@ -147,7 +139,7 @@ async def post_token(request: Request) -> Response:
 
 async def jwks(request: Request) -> Response:
     """The public keys tokens are signed with (verification by third parties)."""
-    auth = _services(request).auth
+    auth = services(request).auth
     await auth.keyring.refresh_if_stale()
     return JSONResponse(
         auth.keyring.current().jwks(), headers={"Cache-Control": "max-age=300"}

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 
-from cargohold.api.management.common import client, services
+from cargohold.api.management.common import client
+from cargohold.api.state import services, settings
 from cargohold.auth.basic import MalformedCredentials, parse_basic
 from cargohold.auth.policy import Principal
 from cargohold.auth.tokens import InvalidToken
@@ -42,7 +43,7 @@ async def from_credentials(request: Request) -> Principal:
         Unauthorized: no, malformed or wrong credentials (with a Basic challenge).
         TooManyRequests: too many failed logins.
     """
-    if request.app.state.settings.auth.mode == "none":
+    if settings(request).auth.mode == "none":
         raise Denied(
             "the management API is off because auth mode is 'none': with no identities "
             "there is nothing it could manage safely. Switch to auth mode 'token', or "

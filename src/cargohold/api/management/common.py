@@ -6,27 +6,22 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import JSONResponse, Response
 
+from cargohold.api.state import client_address, services
+
 if TYPE_CHECKING:
     from starlette.requests import Request
 
     from cargohold.registry.admin import AdminService
-    from cargohold.registry.services import Services
 
 # Answers may carry secrets (a new pull token) or account data: never cache them.
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def admin(request: Request) -> AdminService:
     return services(request).auth.admin
 
 
-def client(request: Request) -> str:
-    """The caller's address, as the audit log records it."""
-    return request.client.host if request.client else ""
+client = client_address
 
 
 def reply(body: object, *, status: int = 200) -> Response:

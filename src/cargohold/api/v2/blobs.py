@@ -11,7 +11,8 @@ from starlette.responses import (
 )
 
 from cargohold.api.access import authorize
-from cargohold.api.v2.common import path_digest, repository, services
+from cargohold.api.state import services
+from cargohold.api.v2.common import path_digest, repository
 from cargohold.auth.policy import DELETE, PULL
 from cargohold.registry.blobs import Blob
 

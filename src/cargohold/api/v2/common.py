@@ -7,11 +7,6 @@ from starlette.requests import Request
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import SizeInvalid
 from cargohold.oci.names import RepositoryName
-from cargohold.registry.services import Services
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def repository(request: Request) -> RepositoryName:

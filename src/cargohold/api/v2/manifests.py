@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.api.access import authorize
-from cargohold.api.v2.common import content_length, repository, services
+from cargohold.api.state import services, settings
+from cargohold.api.v2.common import content_length, repository
 from cargohold.auth.policy import DELETE, PULL, PUSH
 from cargohold.oci.errors import ManifestTooLarge, ManifestUnknown
 from cargohold.oci.names import ManifestReferenceInvalid
@@ -63,7 +64,7 @@ async def put_manifest(request: Request) -> Response:
     permit = await authorize(request, repo, PUSH)
     if ref.tag is not None:
         permit.require_tag(request, ref.tag.value)
-    limit = request.app.state.settings.registry.max_manifest_bytes
+    limit = settings(request).registry.max_manifest_bytes
     body = await _read_body(request, limit)
     stored = await services(request).manifests.put(
         repo, ref, body, request.headers.get("content-type")

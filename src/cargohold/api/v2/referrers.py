@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.api.access import authorize
-from cargohold.api.v2.common import path_digest, repository, services
+from cargohold.api.state import services
+from cargohold.api.v2.common import path_digest, repository
 from cargohold.auth.policy import PULL
 from cargohold.oci import mediatypes
 from cargohold.registry.manifests import referrers_index

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cargohold.api.access import authenticate, authorize, unauthorized
-from cargohold.api.v2.common import paginated_link, repository, services
+from cargohold.api.state import services, settings
+from cargohold.api.v2.common import paginated_link, repository
 from cargohold.auth.policy import PULL
 from cargohold.auth.scopes import CATALOG, REGISTRY
 from cargohold.oci.names import page_size
@@ -17,7 +18,7 @@ from cargohold.registry.paging import Page
 
 
 def _page(request: Request) -> tuple[str | None, int | None]:
-    maximum = request.app.state.settings.registry.max_page_size
+    maximum = settings(request).registry.max_page_size
     return request.query_params.get("last"), page_size(
         request.query_params.get("n"), maximum=maximum
     )

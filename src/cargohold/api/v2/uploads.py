@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.api.access import authenticate, authorize
-from cargohold.api.v2.common import content_length, repository, services
+from cargohold.api.state import services, settings
+from cargohold.api.v2.common import content_length, repository
 from cargohold.auth.policy import PULL, PUSH
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUploadInvalid, Denied, DigestInvalid, Unauthorized
@@ -81,7 +82,7 @@ async def _mount(
             await permit.require_blob(request, digest)
         except (Unauthorized, Denied):
             return None
-    elif request.app.state.settings.auth.mode != "none":
+    elif settings(request).auth.mode != "none":
         # Without "from", only content this repository's readers could see anyway: the
         # caller must be able to pull it from somewhere, which only an admin can assert.
         token = await authenticate(request)
