@@ -335,7 +335,6 @@ async def test_put_and_read_back(metadata_store: MetadataStore) -> None:
     assert await metadata_store.manifests.put(record, tag="v1", references=refs) == []
     assert await metadata_store.manifests.by_digest(REPO, record.digest) == record
     assert await metadata_store.manifests.by_tag(REPO, "v1") == record
-    assert await metadata_store.manifests.all_digests() == [(REPO, record.digest)]
 
 
 async def test_lookups_are_per_repository(metadata_store: MetadataStore) -> None:
@@ -369,7 +368,6 @@ async def test_put_is_idempotent(metadata_store: MetadataStore) -> None:
         "v1",
         "v2",
     ]
-    assert await metadata_store.manifests.all_digests() == [(REPO, record.digest)]
 
 
 async def test_delete_removes_tags_and_references(
@@ -491,15 +489,6 @@ async def test_dangling(metadata_store: MetadataStore) -> None:
     await metadata_store.manifests.delete(REPO, child.digest)
     assert sorted(await metadata_store.manifests.dangling()) == sorted(
         [(REPO, image.digest, layer), (REPO, index.digest, child.digest)]
-    )
-
-
-async def test_all_digests(metadata_store: MetadataStore) -> None:
-    assert await metadata_store.manifests.all_digests() == []
-    a = await push_image(metadata_store, b"a")
-    b = await push_image(metadata_store, b"b", repository=OTHER)
-    assert sorted(await metadata_store.manifests.all_digests()) == sorted(
-        [(REPO, a.digest), (OTHER, b.digest)]
     )
 
 

@@ -407,12 +407,6 @@ class SqlManifestIndex:
 
         return await self._db.read(run)
 
-    async def all_digests(self) -> list[tuple[str, str]]:
-        query = sa.select(t.manifests.c.repository, t.manifests.c.digest)
-        return await self._db.read(
-            lambda conn: [tuple(row) for row in conn.execute(query)]
-        )
-
 
 class SqlRepositoryIndex:
     def __init__(self, db: Database) -> None:

@@ -139,10 +139,6 @@ class ManifestIndex(Protocol):
         """
         ...
 
-    async def all_digests(self) -> list[tuple[str, str]]:
-        """Every (repository, manifest digest) pair (fsck)."""
-        ...
-
 
 class RepositoryIndex(Protocol):
     async def exists(self, repository: str) -> bool: ...
