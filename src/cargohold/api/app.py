@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import structlog
@@ -28,6 +28,7 @@ from cargohold.metadata.database import Database
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.oci.errors import RegistryError
+from cargohold.registry.keyring import REFRESH_INTERVAL as KEY_REFRESH_INTERVAL
 from cargohold.registry.services import Services
 from cargohold.settings import FilesystemStorage, Settings
 from cargohold.storage.base import BlobStore
@@ -60,16 +61,33 @@ def open_services(settings: Settings, *, migrate: bool = True) -> Services:
     )
 
 
-async def _expire_uploads(services: Services, ttl_hours: float) -> None:
+async def _every(
+    interval: float, job: Callable[[], Awaitable[object]], what: str
+) -> None:
+    """Run ``job`` every ``interval`` seconds; a failure is logged, never fatal."""
     while True:
-        await asyncio.sleep(_EXPIRY_INTERVAL)
+        await asyncio.sleep(interval)
         try:
-            expired = await services.uploads.expire(time.time() - ttl_hours * 3600)
+            await job()
         except Exception:
-            log.exception("upload expiry failed; will retry")
-            continue
+            log.exception("background job failed; will retry", job=what)
+
+
+def _background(services: Services, settings: Settings) -> list[asyncio.Task[None]]:
+    ttl = settings.registry.upload_ttl_hours * 3600
+
+    async def expire_uploads() -> None:
+        expired = await services.uploads.expire(time.time() - ttl)
         if expired:
             log.info("expired idle uploads", count=expired)
+
+    return [
+        asyncio.create_task(_every(_EXPIRY_INTERVAL, expire_uploads, "upload expiry")),
+        # Keys rotated by another process become accepted here well before they sign.
+        asyncio.create_task(
+            _every(KEY_REFRESH_INTERVAL, services.auth.keyring.load, "key refresh")
+        ),
+    ]
 
 
 def create_app(
@@ -85,13 +103,12 @@ def create_app(
         svc = services or open_services(settings, migrate=migrate)
         app.state.services = svc
         await svc.start()
-        sweeper = asyncio.create_task(
-            _expire_uploads(svc, settings.registry.upload_ttl_hours)
-        )
+        tasks = _background(svc, settings)
         try:
             yield
         finally:
-            sweeper.cancel()
+            for task in tasks:
+                task.cancel()
             if services is None:
                 await svc.close()
 

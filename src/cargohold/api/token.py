@@ -55,7 +55,6 @@ async def _respond(
         raise TokenRequestInvalid(
             f"unknown service {service[:100]!r}; use {expected!r}"
         )
-    await auth.keyring.refresh_if_stale()
     access = await auth.access.grant(principal, parse_scopes(scopes))
     token, ttl = auth.issuer.issue(principal, access)
     body: dict[str, object] = {
@@ -140,7 +139,6 @@ async def post_token(request: Request) -> Response:
 async def jwks(request: Request) -> Response:
     """The public keys tokens are signed with (verification by third parties)."""
     auth = services(request).auth
-    await auth.keyring.refresh_if_stale()
     return JSONResponse(
         auth.keyring.current().jwks(), headers={"Cache-Control": "max-age=300"}
     )

@@ -1,8 +1,9 @@
 """``KeyRing``: the token signing keys every replica shares, kept fresh in memory.
 
 A new key is published (accepted for verification) at once but signs only after
-``ACTIVATION_DELAY``, longer than the refresh interval, so every replica accepts a key
-before any token signed with it reaches them.
+``ACTIVATION_DELAY``. Every server process reloads the keys every ``REFRESH_INTERVAL``
+(a background task of the app), which is shorter, so every replica accepts a key before
+any token signed with it reaches them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ class KeyRing:
         self._algorithm = algorithm
         self._retention = retention_hours * 3600
         self._set: KeySet | None = None
-        self._loaded_at = 0.0
 
     def current(self) -> KeySet:
         if self._set is None:
@@ -49,7 +49,6 @@ class KeyRing:
             if r.retired_at is None or r.retired_at > now - self._retention
         }
         self._set = KeySet(self._active(records, accepted, now), accepted)
-        self._loaded_at = now
         return self._set
 
     @staticmethod
@@ -66,10 +65,6 @@ class KeyRing:
             if record.created_at <= now - ACTIVATION_DELAY:
                 return accepted[record.kid]
         return accepted[live[0].kid]
-
-    async def refresh_if_stale(self) -> None:
-        if time.time() - self._loaded_at >= REFRESH_INTERVAL:
-            await self.load()
 
     async def rotate(self, *, activate_now: bool = False) -> SigningKey:
         """Add a new signing key.
