@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
 from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.store import MetadataStore
@@ -30,13 +32,13 @@ class AuthServices:
     verifier: TokenVerifier
     audit: AuditTrail
     admin: AdminService
+    # Fetches CI identity issuers' keys; closed with the services.
+    oidc_http: httpx.AsyncClient
 
     @classmethod
     def build(
         cls, accounts: AccountStore, meta: MetadataStore, settings: AuthSettings
     ) -> AuthServices:
-        import httpx  # noqa: PLC0415
-
         from cargohold.auth.oidc import JwksCache  # noqa: PLC0415
 
         audit = AuditTrail(accounts)
@@ -45,7 +47,8 @@ class AuthServices:
             algorithm=settings.signing_algorithm,
             retention_hours=settings.key_retention_hours,
         )
-        jwks = JwksCache(httpx.AsyncClient(timeout=10.0))
+        oidc_http = httpx.AsyncClient(timeout=10.0)
+        jwks = JwksCache(oidc_http)
         access = AccessService(accounts, meta, settings)
         return cls(
             accounts=accounts,
@@ -63,6 +66,7 @@ class AuthServices:
             ),
             audit=audit,
             admin=AdminService(accounts, access, audit),
+            oidc_http=oidc_http,
         )
 
 
@@ -99,4 +103,5 @@ class Services:
 
     async def close(self) -> None:
         await self.auth.audit.close()
+        await self.auth.oidc_http.aclose()
         await self.meta.close()
