@@ -19,6 +19,7 @@ from cargohold.metadata.migrate import upgrade
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.storage.memory import MemoryBlobStore
+from tests.prerequisites import skip_or_fail
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -56,8 +57,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'metadata.db'}"
     if not POSTGRES_URL:
-        pytest.skip(
-            f"{POSTGRES_URL_VARIABLE} is not set (a throwaway PostgreSQL database)"
+        skip_or_fail(
+            f"{POSTGRES_URL_VARIABLE} is not set (a throwaway PostgreSQL database; "
+            "scripts/test.sh starts one when run as root)"
         )
     return POSTGRES_URL
 

@@ -23,14 +23,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.integration.serverproc import ServerProcess
+from tests.prerequisites import require
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-pytest.importorskip(
-    "cargohold.api.token",
-    reason="the registry's token endpoint (GET /token) has not landed yet",
-)
 
 from cargohold.cli import main
 
@@ -293,9 +289,9 @@ def test_a_go_client_reads_the_secret_through_our_helper(
     containers/image honours a per-registry ``credHelpers`` entry (not ``credsStore``);
     with ``$DOCKER_CONFIG`` set, skopeo reads only that config.
     """
+    require("skopeo")
     skopeo = shutil.which("skopeo")
-    if skopeo is None:
-        pytest.skip("skopeo is not installed")
+    assert skopeo is not None
     config = {"credHelpers": {registry.host: "cargohold"}}
     docker_file(client_files).parent.mkdir()
     docker_file(client_files).write_text(json.dumps(config))
@@ -350,9 +346,9 @@ def test_skopeo_reads_the_stored_login(
     ``GetDefaultAuthFile``) read only ``$DOCKER_CONFIG/config.json``; without it, the
     ``$XDG_RUNTIME_DIR`` file first.
     """
+    require("skopeo")
     skopeo = shutil.which("skopeo")
-    if skopeo is None:
-        pytest.skip("skopeo is not installed")
+    assert skopeo is not None
     assert login(registry.host).exit_code == 0
     with_docker_config = dict(os.environ)
     without_docker_config = {

@@ -13,35 +13,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.prerequisites import skip_or_fail
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
 TOOL_TIMEOUT = 300
-
-
-def on_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip on a laptop; fail on CI, which installs every client (scripts/setup.sh)."""
-    if on_ci():
-        pytest.fail(f"{reason} (CI=true: a missing client is a failure)", pytrace=False)
-    pytest.skip(reason)
-
-
-def require(*tools: str) -> None:
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
-        skip_or_fail(f"not installed: {', '.join(missing)}; run scripts/setup.sh")
 
 
 def require_root(what: str) -> None:

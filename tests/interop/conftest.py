@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .clients import ContainersEnv, require, require_root
+from tests.prerequisites import require
+
+from .clients import ContainersEnv, require_root
 from .layouts import Image, LayoutWriter, MultiArch
 from .servers import Containerd, RegistryServer, selected_target
 from .wire import RegistryHTTP

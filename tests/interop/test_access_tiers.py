@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from tests.prerequisites import require, skip_or_fail
+
 from .admin import ROOT, administer
-from .clients import require
 from .conftest import ADMIN_PASSWORD, ADMIN_USER
 from .servers import Process, _clean_environ, free_port, wait_until
 
@@ -253,7 +254,10 @@ def test_oras_with_credentials(
     tmp_path: Path,
     org: str,
 ) -> None:
-    oras_client = pytest.importorskip("oras.client")
+    try:
+        import oras.client as oras_client  # type: ignore[import-untyped]
+    except ImportError:
+        skip_or_fail("the oras package is not installed: pip install -e '.[test]'")
     repo = f"{org}/artifacts"
     target = f"{secure_registry.host}/{repo}:v1"
     artifact = tmp_path / "notes.txt"

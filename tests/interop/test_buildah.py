@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .clients import require, require_root
+from tests.prerequisites import require
+
+from .clients import require_root
 from .layouts import file_digest, layout_blob, read_layer, read_layout_index
 
 if TYPE_CHECKING:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .clients import skip_or_fail
+from tests.prerequisites import skip_or_fail
+
 from .layouts import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, sha256_digest
 
 if TYPE_CHECKING:

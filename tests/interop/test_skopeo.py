@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .clients import require
+from tests.prerequisites import require
+
 from .layouts import (
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,

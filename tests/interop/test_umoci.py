@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .clients import require, require_root, run
+from tests.prerequisites import require
+
+from .clients import require_root, run
 
 if TYPE_CHECKING:
     from pathlib import Path
