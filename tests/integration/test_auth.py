@@ -12,7 +12,7 @@ import pytest
 
 from cargohold.auth import keys
 from cargohold.auth.keys import KeySet
-from cargohold.auth.policy import ANONYMOUS, Principal
+from cargohold.auth.policy import ANONYMOUS
 from cargohold.auth.scopes import Access
 from cargohold.auth.tokens import TokenIssuer
 from tests.integration.authhelpers import (
@@ -350,7 +350,6 @@ async def test_principal_claims_cannot_be_upgraded(client: httpx.AsyncClient) ->
     claims = jwt.decode(anonymous, options={"verify_signature": False})
     assert claims["access"] == []
     assert claims["sub"] == "anonymous"
-    assert Principal("anonymous", "anonymous") == ANONYMOUS
 
 
 async def test_remembered_login_follows_password_changes(

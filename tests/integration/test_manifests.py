@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from tests.integration.helpers import (
-    CONFIG,
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -334,7 +333,3 @@ async def test_referrers_of_unknown_digest_is_empty(client: httpx.AsyncClient) -
     assert response.json()["manifests"] == []
     assert_error(await client.get("/v2/r/referrers/sha256:bad"), 400, "DIGEST_INVALID")
 
-
-async def test_config_media_type_is_kept(client: httpx.AsyncClient) -> None:
-    _, manifest = await push_image(client, "r", "v1")
-    assert json.loads(manifest)["config"]["mediaType"] == CONFIG
