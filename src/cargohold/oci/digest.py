@@ -12,8 +12,11 @@ from cargohold.oci.errors import DigestInvalid
 if TYPE_CHECKING:
     from hashlib import _Hash
 
-# algorithm -> exact length of the lowercase hex encoding
-_ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
+# algorithm -> its encoding: lowercase hex of the exact length
+_ALGORITHMS: dict[str, re.Pattern[str]] = {
+    "sha256": re.compile(r"[0-9a-f]{64}"),
+    "sha512": re.compile(r"[0-9a-f]{128}"),
+}
 _GRAMMAR = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 
 
@@ -32,10 +35,10 @@ class Digest:
         if not _GRAMMAR.fullmatch(text):
             raise DigestInvalid(f"malformed digest: {text[:200]!r}")
         algorithm, _, encoded = text.partition(":")
-        length = _ALGORITHMS.get(algorithm)
-        if length is None:
+        encoding = _ALGORITHMS.get(algorithm)
+        if encoding is None:
             raise DigestInvalid(f"unsupported digest algorithm: {algorithm[:50]!r}")
-        if len(encoded) != length or not all(c in "0123456789abcdef" for c in encoded):
+        if not encoding.fullmatch(encoded):
             raise DigestInvalid(f"malformed {algorithm} digest: {text[:200]!r}")
         return cls(algorithm, encoded)
 
