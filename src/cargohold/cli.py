@@ -286,6 +286,65 @@ def db_upgrade(config: Path | None, data_dir: Path | None) -> None:
     click.echo("schema is up to date")
 
 
+@main.group()
+def keys() -> None:
+    """Token signing keys."""
+
+
+@keys.command("rotate")
+@config_option
+@data_dir_option
+def keys_rotate(config: Path | None, data_dir: Path | None) -> None:
+    """Add a signing key; it signs once every server process has loaded it.
+
+    Older keys stay accepted for auth.key_retention_hours: issued tokens keep working.
+    """
+    from cargohold.api.app import open_services  # noqa: PLC0415
+    from cargohold.registry.keyring import ACTIVATION_DELAY  # noqa: PLC0415
+
+    settings = _load(config, {"data_dir": data_dir} if data_dir else {})
+    configure_logging(settings.log)
+
+    async def run() -> str:
+        services = open_services(settings)
+        try:
+            key = await services.auth.keyring.rotate()
+            services.auth.audit.record("system", "key.rotate", key.kid)
+            return key.kid
+        finally:
+            await services.close()
+
+    kid = asyncio.run(run())
+    click.echo(
+        f"added signing key {kid}; it starts signing in {ACTIVATION_DELAY:.0f} seconds"
+    )
+
+
+@keys.command("list")
+@config_option
+@data_dir_option
+def keys_list(config: Path | None, data_dir: Path | None) -> None:
+    """The published keys; the one marked * signs new tokens."""
+    from cargohold.api.app import open_services  # noqa: PLC0415
+
+    settings = _load(config, {"data_dir": data_dir} if data_dir else {})
+    configure_logging(settings.log)
+
+    async def run() -> list[str]:
+        services = open_services(settings)
+        try:
+            keyset = await services.auth.keyring.load()
+        finally:
+            await services.close()
+        return [
+            f"{'*' if kid == keyset.active.kid else ' '} {kid} {key.algorithm}"
+            for kid, key in keyset.accepted.items()
+        ]
+
+    for line in asyncio.run(run()):
+        click.echo(line)
+
+
 @main.group("config")
 def config_group() -> None:
     """Configuration files."""

@@ -332,4 +332,3 @@ async def test_referrers_of_unknown_digest_is_empty(client: httpx.AsyncClient) -
     assert response.status_code == 200
     assert response.json()["manifests"] == []
     assert_error(await client.get("/v2/r/referrers/sha256:bad"), 400, "DIGEST_INVALID")
-
