@@ -72,3 +72,15 @@ async def test_identical_blobs_are_stored_once(
     hexpart = digest.split(":")[1]
     files = list((tmp_path / "data" / "storage" / "blobs").rglob(hexpart))
     assert len(files) == 1
+
+
+async def test_damaged_blob_is_unknown_not_served_short(
+    client: httpx.AsyncClient, tmp_path
+) -> None:
+    data = os.urandom(5000)
+    digest = await push_blob(client, "r", data)
+    (path,) = (tmp_path / "data" / "storage" / "blobs").rglob(digest.split(":")[1])
+    path.write_bytes(data[:100])
+    assert_error(await client.get(f"/v2/r/blobs/{digest}"), 404, "BLOB_UNKNOWN")
+    path.unlink()
+    assert_error(await client.get(f"/v2/r/blobs/{digest}"), 404, "BLOB_UNKNOWN")

@@ -46,12 +46,15 @@ class BlobService:
         try:
             info = await self._store.stat(digest)
         except BlobNotFound:
-            log.error(  # noqa: TRY400 - the missing blob is the news: no traceback
-                "blob linked but missing from storage; run cargohold fsck",
+            info = None
+        if info is None or info.size != blob.size:
+            # Never serve bytes that cannot match the digest the client will check.
+            log.error(
+                "blob missing or damaged in storage; run cargohold fsck",
                 repository=repo.value,
                 digest=str(digest),
             )
-            raise BlobUnknown(str(digest)) from None
+            raise BlobUnknown(str(digest))
         return Blob(digest, blob.size, path=info.path)
 
     def stream(
