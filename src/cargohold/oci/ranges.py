@@ -30,3 +30,14 @@ def upload_range(size: int) -> str:
     Of the form ``0-<last>``.
     """
     return f"0-{max(size - 1, 0)}"
+
+
+def upload_progress_headers(
+    repository: str, upload_id: str, size: int
+) -> dict[str, str]:
+    """Where an upload session is and how much it holds (spec.md, "Pushing blobs")."""
+    return {
+        "Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
+        "Range": upload_range(size),
+        "Docker-Upload-UUID": upload_id,
+    }

@@ -33,7 +33,7 @@ from cargohold.oci.errors import (
     SizeInvalid,
 )
 from cargohold.oci.names import RepositoryName
-from cargohold.oci.ranges import upload_range
+from cargohold.oci.ranges import upload_progress_headers
 from cargohold.storage.base import BlobNotFound, BlobStore
 
 if TYPE_CHECKING:
@@ -133,13 +133,17 @@ class UploadService:
                 if start != record.size:
                     raise RangeInvalid(
                         f"chunk starts at {start}, upload holds {record.size} bytes",
-                        headers=self._progress_headers(repo, record.id, record.size),
+                        headers=upload_progress_headers(
+                            repo.value, record.id, record.size
+                        ),
                     )
                 expected = end - start + 1
                 if content_length is not None and content_length != expected:
                     raise RangeInvalid(
                         "Content-Range and Content-Length disagree",
-                        headers=self._progress_headers(repo, record.id, record.size),
+                        headers=upload_progress_headers(
+                            repo.value, record.id, record.size
+                        ),
                     )
                 content_length = expected
             return await self._write(record, body, content_length)
@@ -250,13 +254,3 @@ class UploadService:
         except BlobNotFound:
             raise BlobUploadUnknown(upload_id) from None
         return hasher.hexdigest()
-
-    @staticmethod
-    def _progress_headers(
-        repo: RepositoryName, upload_id: str, size: int
-    ) -> dict[str, str]:
-        return {
-            "Location": f"/v2/{repo.value}/blobs/uploads/{upload_id}",
-            "Range": upload_range(size),
-            "Docker-Upload-UUID": upload_id,
-        }

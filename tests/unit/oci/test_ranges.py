@@ -64,3 +64,13 @@ def test_range_invalid_is_a_416_blob_upload_invalid() -> None:
 )
 def test_upload_range(size: int, expected: str) -> None:
     assert upload_range(size) == expected
+
+
+def test_upload_progress_headers() -> None:
+    from cargohold.oci.ranges import upload_progress_headers
+
+    assert upload_progress_headers("a/b", "f" * 32, 10) == {
+        "Location": f"/v2/a/b/blobs/uploads/{'f' * 32}",
+        "Range": "0-9",
+        "Docker-Upload-UUID": "f" * 32,
+    }

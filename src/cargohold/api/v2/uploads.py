@@ -12,18 +12,14 @@ from cargohold.auth.policy import PULL, PUSH
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUploadInvalid, Denied, DigestInvalid, Unauthorized
 from cargohold.oci.names import RepositoryName
-from cargohold.oci.ranges import parse_content_range, upload_range
+from cargohold.oci.ranges import parse_content_range, upload_progress_headers
 
 
 def _progress(repo: RepositoryName, upload_id: str, size: int, status: int) -> Response:
     return Response(
         status_code=status,
-        headers={
-            "Location": f"/v2/{repo.value}/blobs/uploads/{upload_id}",
-            "Range": upload_range(size),
-            "Docker-Upload-UUID": upload_id,
-            "Content-Length": "0",
-        },
+        headers=upload_progress_headers(repo.value, upload_id, size)
+        | {"Content-Length": "0"},
     )
 
 
