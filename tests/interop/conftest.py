@@ -57,22 +57,36 @@ def interop_target() -> str:
     return selected_target()
 
 
-@pytest.fixture(scope="session")
-def registry(
-    interop_target: str, tmp_path_factory: pytest.TempPathFactory
+def _serving(
+    target: str, workdir: Path, settings: dict[str, str]
 ) -> Iterator[RegistryServer]:
-    workdir = tmp_path_factory.mktemp("registry")
-    # The protocol suites test the registry core: authentication is off here and on
-    # in ``secure_registry`` (the access-tier suites).
-    server = RegistryServer(
-        interop_target, workdir, settings={"CARGOHOLD_AUTH_MODE": "none"}
-    )
+    server = RegistryServer(target, workdir, settings=settings)
     try:
         server.start()
         yield server
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _containers_env(root: Path, registry: RegistryServer) -> Iterator[ContainersEnv]:
+    env = ContainersEnv(root, registry.host)
+    env.write()
+    yield env
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def registry(
+    interop_target: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RegistryServer]:
+    # The protocol suites test the registry core: authentication is off here and on
+    # in ``secure_registry`` (the access-tier suites).
+    yield from _serving(
+        interop_target,
+        tmp_path_factory.mktemp("registry"),
+        {"CARGOHOLD_AUTH_MODE": "none"},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -137,11 +151,7 @@ def containers_env(
     registry: RegistryServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ContainersEnv]:
     """Private registries.conf (registry marked insecure), vfs storage, policy."""
-    root = tmp_path_factory.mktemp("containers")
-    env = ContainersEnv(root, registry.host)
-    env.write()
-    yield env
-    shutil.rmtree(root, ignore_errors=True)
+    yield from _containers_env(tmp_path_factory.mktemp("containers"), registry)
 
 
 @pytest.fixture(scope="module")
@@ -166,30 +176,21 @@ def secure_registry(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RegistryServer]:
     """cargohold with token auth on (its default) and a known first administrator."""
-    workdir = tmp_path_factory.mktemp("secure-registry")
-    server = RegistryServer(
+    yield from _serving(
         "cargohold",
-        workdir,
-        settings={
+        tmp_path_factory.mktemp("secure-registry"),
+        {
             "CARGOHOLD_AUTH_MODE": "token",
             "CARGOHOLD_ADMIN_USER": ADMIN_USER,
             "CARGOHOLD_ADMIN_PASSWORD": ADMIN_PASSWORD,
         },
     )
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def secure_env(
     secure_registry: RegistryServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ContainersEnv]:
-    root = tmp_path_factory.mktemp("secure-containers")
-    env = ContainersEnv(root, secure_registry.host)
-    env.write()
-    yield env
-    shutil.rmtree(root, ignore_errors=True)
+    yield from _containers_env(
+        tmp_path_factory.mktemp("secure-containers"), secure_registry
+    )
