@@ -15,7 +15,12 @@ import pytest
 
 from cargohold.metadata.database import Database
 from cargohold.metadata.sql import SqlMetadataStore
-from cargohold.metadata.store import ManifestRecord, Reference, UploadRecord
+from cargohold.metadata.store import (
+    ManifestRecord,
+    Reference,
+    SizeMismatch,
+    UploadRecord,
+)
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digest import Digest
 
@@ -309,6 +314,35 @@ async def test_put_with_missing_references_writes_nothing(
     assert await metadata_store.manifests.by_tag(REPO, "latest") is None
     assert await metadata_store.manifests.tags(REPO, last=None, limit=None) == []
     assert await metadata_store.manifests.dangling() == []
+
+
+async def test_put_checks_declared_sizes_in_the_same_transaction(
+    metadata_store: MetadataStore,
+) -> None:
+    blob = await link_blob(metadata_store, REPO, b"twelve bytes")
+    child = await push_image(metadata_store, b"child manifest")
+    absent = digest_of(b"absent")
+    refs = [
+        Reference(blob, "blob", 12),  # right
+        Reference(blob, "blob", 13),  # the blob record holds 12
+        Reference(child.digest, "manifest", len(child.content)),  # right
+        Reference(child.digest, "manifest", 1),  # a child's size is its byte length
+        Reference(absent, "blob", 5),
+    ]
+    record = manifest(b"mismatched")
+
+    unmet = await metadata_store.manifests.put(record, tag="v1", references=refs)
+    assert unmet == [
+        SizeMismatch(refs[1], 12),
+        SizeMismatch(refs[3], len(child.content)),
+        refs[4],
+    ]
+    assert await metadata_store.manifests.by_digest(REPO, record.digest) is None
+    assert await metadata_store.manifests.by_tag(REPO, "v1") is None
+
+    right = [refs[0], refs[2], Reference(blob, "blob")]  # None: size not checked
+    assert await metadata_store.manifests.put(record, tag="v1", references=right) == []
+    assert await metadata_store.manifests.by_tag(REPO, "v1") == record
 
 
 async def test_put_without_missing_references_into_a_new_repository(

@@ -19,6 +19,7 @@ from cargohold.metadata.store import (
     ManifestRecord,
     Reference,
     RepositoryIndex,
+    SizeMismatch,
     UploadIndex,
     UploadRecord,
 )
@@ -217,28 +218,44 @@ class SqlManifestIndex:
 
     def _missing(
         self, conn: Connection, repository: str, references: list[Reference]
-    ) -> list[Reference]:
+    ) -> list[Reference | SizeMismatch]:
         blob_digests = [r.digest for r in references if r.kind == "blob"]
         manifest_digests = [r.digest for r in references if r.kind == "manifest"]
-        present: set[tuple[str, str]] = set()
+        sizes: dict[tuple[str, str], int] = {}
         if blob_digests:
-            query = sa.select(t.repository_blobs.c.digest).where(
-                t.repository_blobs.c.repository == repository,
-                t.repository_blobs.c.digest.in_(blob_digests),
+            query = (
+                sa.select(t.blobs.c.digest, t.blobs.c.size)
+                .join(
+                    t.repository_blobs,
+                    t.repository_blobs.c.digest == t.blobs.c.digest,
+                )
+                .where(
+                    t.repository_blobs.c.repository == repository,
+                    t.repository_blobs.c.digest.in_(blob_digests),
+                )
             )
-            present |= {(d, "blob") for d in conn.execute(query).scalars()}
+            sizes |= {(d, "blob"): int(n) for d, n in conn.execute(query)}
         if manifest_digests:
-            query = sa.select(t.manifests.c.digest).where(
+            query = sa.select(
+                t.manifests.c.digest, sa.func.length(t.manifests.c.content)
+            ).where(
                 t.manifests.c.repository == repository,
                 t.manifests.c.digest.in_(manifest_digests),
             )
-            present |= {(d, "manifest") for d in conn.execute(query).scalars()}
-        return [r for r in references if (r.digest, r.kind) not in present]
+            sizes |= {(d, "manifest"): int(n) for d, n in conn.execute(query)}
+        unmet: list[Reference | SizeMismatch] = []
+        for ref in references:
+            stored = sizes.get((ref.digest, ref.kind))
+            if stored is None:
+                unmet.append(ref)
+            elif ref.size is not None and ref.size != stored:
+                unmet.append(SizeMismatch(ref, stored))
+        return unmet
 
     async def put(
         self, record: ManifestRecord, *, tag: str | None, references: list[Reference]
-    ) -> list[Reference]:
-        def run(conn: Connection) -> list[Reference]:
+    ) -> list[Reference | SizeMismatch]:
+        def run(conn: Connection) -> list[Reference | SizeMismatch]:
             missing = self._missing(conn, record.repository, references)
             if missing:
                 return missing

@@ -35,10 +35,23 @@ class UploadRecord:
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """Something a manifest needs: a blob or a child manifest, by digest."""
+    """Something a manifest needs: a blob or a child manifest, by digest.
+
+    ``size`` is the size the manifest's descriptor declares (``None``: not checked);
+    a child manifest's size is the length of its stored bytes.
+    """
 
     digest: str
     kind: str  # "blob" | "manifest"
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SizeMismatch:
+    """A reference that is present, but with another size than declared."""
+
+    reference: Reference
+    stored: int
 
 
 class BlobIndex(Protocol):
@@ -102,10 +115,14 @@ class ManifestIndex(Protocol):
 
     async def put(
         self, record: ManifestRecord, *, tag: str | None, references: list[Reference]
-    ) -> list[Reference]:
+    ) -> list[Reference | SizeMismatch]:
         """Store the manifest (and move ``tag``) if every reference is present.
 
-        Returns the references that are missing; when any are, nothing is written.
+        Present means linked in (a blob) or stored in (a child manifest) the record's
+        repository, with the reference's ``size`` when it has one. Returns what stops
+        it, in the order of ``references``: each reference that is missing, and a
+        ``SizeMismatch`` for each one present with another size. Checked in the same
+        transaction as the write; when anything is returned, nothing is written.
         """
         ...
 

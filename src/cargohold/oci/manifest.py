@@ -9,7 +9,9 @@ referenced blobs and child manifests exist is the registry service's job.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from cargohold.oci import mediatypes
@@ -17,6 +19,15 @@ from cargohold.oci.digest import Digest
 from cargohold.oci.errors import DigestInvalid, ManifestInvalid, Unsupported
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# Deepest nesting of arrays and objects accepted. A real manifest nests 5 levels
+# (index > manifests > descriptor > platform > os.features); json.loads recurses once
+# per level and fails with RecursionError near 1,000, so the limit is checked first.
+MAX_MANIFEST_DEPTH = 64
+
+# JSON strings are removed whole first, so brackets inside them do not count.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,17 +157,57 @@ def _media_type(document: dict[str, Any], content_type: str) -> str:
     return media_type
 
 
+def _too_deep(text: str) -> bool:
+    """Whether arrays and objects nest deeper than ``MAX_MANIFEST_DEPTH``; O(n).
+
+    Counts as the JSON parser does on every valid prefix of ``text``, which is all the
+    parser recurses into before it stops at an error.
+    """
+    if text.count("[") + text.count("{") <= MAX_MANIFEST_DEPTH:
+        return False
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    depths = accumulate(map(_DEPTH_STEP.__getitem__, brackets))
+    return max(depths, default=0) > MAX_MANIFEST_DEPTH
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # RFC 8259 leaves duplicate names to the parser: some keep the first, json the
+    # last. Two readers of one manifest must not see different layers, so refuse.
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ManifestInvalid(f"duplicate key {key[:100]!r}")
+            seen.add(key)
+    return document
+
+
+def _load(data: bytes) -> object:
+    try:
+        # UTF-8 only (RFC 8259 section 8.1); json.loads would also guess UTF-16/32.
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from exc
+    if _too_deep(text):
+        raise ManifestInvalid(
+            f"manifest nests deeper than {MAX_MANIFEST_DEPTH} arrays or objects"
+        )
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except ValueError as exc:
+        raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from exc
+
+
 def parse_manifest(data: bytes, content_type: str | None) -> Manifest:
     """Parse and validate ``data`` pushed with ``content_type``.
 
     Raises:
-        ManifestInvalid: not JSON, wrong shape, or inconsistent media type.
+        ManifestInvalid: not UTF-8 JSON, nested deeper than ``MAX_MANIFEST_DEPTH``,
+            a duplicate key, wrong shape, or inconsistent media type.
         Unsupported: a Docker schema 1 manifest.
     """
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from exc
+    document = _load(data)
     if not isinstance(document, dict):
         raise ManifestInvalid("manifest must be a JSON object")
     media_type = _media_type(document, mediatypes.base(content_type))

@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cargohold.metadata.store import ManifestRecord, MetadataStore, Reference
+from cargohold.metadata.store import (
+    ManifestRecord,
+    MetadataStore,
+    Reference,
+    SizeMismatch,
+)
 from cargohold.oci import mediatypes
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import (
     DigestInvalid,
     ManifestBlobUnknown,
+    ManifestInvalid,
     ManifestUnknown,
     NameUnknown,
 )
@@ -55,6 +61,22 @@ def _stored(record: ManifestRecord) -> StoredManifest:
     )
 
 
+def _raise_unmet(unmet: list[Reference | SizeMismatch]) -> None:
+    """Turn what kept a manifest out of the store into its error."""
+    mismatched = [u for u in unmet if isinstance(u, SizeMismatch)]
+    if mismatched:
+        raise ManifestInvalid(
+            "descriptor size differs from the stored content: "
+            + "; ".join(
+                f"{m.reference.digest} declared {m.reference.size} bytes, "
+                f"stored {m.stored}"
+                for m in mismatched[:10]
+            )
+        )
+    if unmet:
+        raise ManifestBlobUnknown([u.digest for u in unmet if isinstance(u, Reference)])
+
+
 class ManifestService:
     def __init__(self, meta: MetadataStore) -> None:
         self._meta = meta
@@ -81,6 +103,8 @@ class ManifestService:
         Raises:
             ManifestInvalid, Unsupported: the bytes are not an acceptable manifest.
             DigestInvalid: pushed by digest, and the bytes hash to something else.
+            ManifestInvalid: a descriptor's size differs from the stored blob's or
+                child manifest's (reported first: no upload can fix it).
             ManifestBlobUnknown: a referenced blob or child manifest is not in ``repo``.
         """
         manifest = parse_manifest(content, content_type)
@@ -89,9 +113,11 @@ class ManifestService:
         if ref.digest is not None and digest != ref.digest:
             raise DigestInvalid(f"manifest hashes to {digest}, not {ref.digest}")
         references = [
-            Reference(str(d.digest), "blob") for d in manifest.blob_references
+            Reference(str(d.digest), "blob", d.size) for d in manifest.blob_references
         ]
-        references += [Reference(str(d.digest), "manifest") for d in manifest.manifests]
+        references += [
+            Reference(str(d.digest), "manifest", d.size) for d in manifest.manifests
+        ]
         record = ManifestRecord(
             repository=repo.value,
             digest=str(digest),
@@ -104,9 +130,8 @@ class ManifestService:
             else None,
         )
         tag = ref.tag.value if ref.tag else None
-        missing = await self._meta.manifests.put(record, tag=tag, references=references)
-        if missing:
-            raise ManifestBlobUnknown([m.digest for m in missing])
+        unmet = await self._meta.manifests.put(record, tag=tag, references=references)
+        _raise_unmet(unmet)
         return StoredManifest(
             digest=digest,
             media_type=manifest.media_type,

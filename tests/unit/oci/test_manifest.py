@@ -12,6 +12,7 @@ from cargohold.oci.digest import Digest
 from cargohold.oci.errors import DigestInvalid, ManifestInvalid, Unsupported
 from cargohold.oci.manifest import (
     MAX_MANIFEST_BYTES,
+    MAX_MANIFEST_DEPTH,
     Descriptor,
     Manifest,
     parse_manifest,
@@ -309,6 +310,91 @@ def test_not_json(data: bytes) -> None:
 @pytest.mark.parametrize("data", [b"[]", b"1", b"null", b'"manifest"', b"true", b"NaN"])
 def test_not_an_object(data: bytes) -> None:
     with pytest.raises(ManifestInvalid, match="must be a JSON object"):
+        parse_manifest(data, mt.OCI_MANIFEST)
+
+
+def _nest(depth: int, *, kind: str = "array", inner: object = 1) -> object:
+    value = inner
+    for _ in range(depth):
+        value = [value] if kind == "array" else {"k": value}
+    return value
+
+
+def _deep_text(depth: int, kind: str) -> bytes:
+    # Built as text: json.dumps of such a value would itself hit the recursion limit.
+    opening, closing = ("[", "]") if kind == "array" else ('{"k":', "}")
+    return (opening * depth + "1" + closing * depth).encode()
+
+
+@pytest.mark.parametrize("kind", ["array", "object"])
+@pytest.mark.parametrize("where", ["top", "annotations", "unknown field", "config"])
+def test_too_deep_is_invalid_without_recursing(kind: str, where: str) -> None:
+    deep = _deep_text(10_000, kind)
+    document = encode(image())
+    if where == "top":
+        data = deep
+    elif where == "config":
+        data = document.replace(b'"config": {', b'"config": {"x": ' + deep + b", ", 1)
+    else:
+        key = b"annotations" if where == "annotations" else b"x-extra"
+        data = document[:-1] + b', "' + key + b'": ' + deep + b"}"
+    with pytest.raises(ManifestInvalid, match="nests deeper than 64"):
+        parse_manifest(data, mt.OCI_MANIFEST)
+
+
+@pytest.mark.parametrize("kind", ["array", "object"])
+def test_depth_limit_is_exact(kind: str) -> None:
+    # The manifest object is level 1, the extra field's value adds the rest.
+    fits = image(extra=_nest(MAX_MANIFEST_DEPTH - 1, kind=kind))
+    assert parse(fits).media_type == mt.OCI_MANIFEST
+    with pytest.raises(ManifestInvalid, match="nests deeper"):
+        parse(image(extra=_nest(MAX_MANIFEST_DEPTH, kind=kind)))
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    text = '[[{"\\"}]' * 200 + '"[{'
+    many = {f"k{i}": text for i in range(50)}
+    assert parse(image(annotations=many)).annotations == many
+
+
+def test_many_shallow_children_are_not_deep() -> None:
+    children = [
+        desc(str(i).encode(), mt.OCI_MANIFEST, platform={"os": "linux"})
+        for i in range(500)
+    ]
+    assert len(parse(index(manifests=children)).manifests) == 500
+
+
+def test_unterminated_string_before_deep_brackets_is_invalid() -> None:
+    with pytest.raises(ManifestInvalid):
+        parse_manifest(b'{"a": "' + b"[" * 10_000, mt.OCI_MANIFEST)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"schemaVersion": 2, "schemaVersion": 2}',
+        b'{"schemaVersion": 2, "mediaType": "a", "mediaType": "'
+        + mt.OCI_MANIFEST.encode()
+        + b'"}',
+        encode(image())[:-1] + b', "layers": []}',
+        encode(image()).replace(b'"size": 2', b'"size": 2, "size": 3', 1),
+        encode(image(annotations={"a": "1"})).replace(
+            b'"a": "1"', b'"a": "1", "a": "2"'
+        ),
+        encode(image(extra={"x": {"y": 1}})).replace(b'"y": 1', b'"y": 1, "y": 1'),
+    ],
+    ids=["top", "mediaType", "layers", "descriptor", "annotations", "unknown field"],
+)
+def test_duplicate_keys_are_invalid(data: bytes) -> None:
+    with pytest.raises(ManifestInvalid, match="duplicate key"):
+        parse_manifest(data, None)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
+def test_only_utf8_without_bom(encoding: str) -> None:
+    data = encode(image()).decode().encode(encoding)
+    with pytest.raises(ManifestInvalid, match="not valid JSON"):
         parse_manifest(data, mt.OCI_MANIFEST)
 
 
