@@ -161,3 +161,38 @@ async def test_manifest_without_media_type_needs_a_manifest_content_type(
     assert_error(response, 400, "MANIFEST_INVALID")
     await assert_no_manifest(client, "r", body)
     assert (await put_manifest(client, body, OCI_MANIFEST)).status_code == 201
+
+
+# --- upload chunks --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_range", "length"),
+    [
+        ("garbage", None),
+        ("9-0", None),
+        ("0-", None),
+        ("bytes=a-b", None),
+        ("-5", None),
+        ("0-99999999999999999999x", None),
+        ("6-10", None),  # out of order: the upload holds bytes 0-4
+        ("5-9", 3),  # in order, but Content-Length disagrees
+    ],
+)
+async def test_every_416_on_patch_carries_the_upload_progress(
+    client: httpx.AsyncClient, content_range: str, length: int | None
+) -> None:
+    location = (await client.post("/v2/r/blobs/uploads/")).headers["Location"]
+    first = await client.patch(location, content=b"12345")
+    assert first.headers["Range"] == "0-4"
+    headers = {"Content-Range": content_range}
+    if length is not None:
+        headers["Content-Length"] = str(length)
+    response = await client.patch(
+        location, content=b"x" * (length or 5), headers=headers
+    )
+    assert_error(response, 416, "BLOB_UPLOAD_INVALID")
+    assert response.headers["Range"] == "0-4"
+    assert response.headers["Location"] == location
+    assert response.headers["Docker-Upload-UUID"] == location.rsplit("/", 1)[1]
+    assert (await client.get(location)).headers["Range"] == "0-4"

@@ -33,7 +33,7 @@ from cargohold.oci.errors import (
     SizeInvalid,
 )
 from cargohold.oci.names import RepositoryName
-from cargohold.oci.ranges import upload_progress_headers
+from cargohold.oci.ranges import parse_content_range, upload_progress_headers
 from cargohold.storage.base import BlobNotFound, BlobStore
 
 if TYPE_CHECKING:
@@ -68,6 +68,28 @@ class _LengthChecked:
             raise SizeInvalid(
                 f"received {self.received} bytes, Content-Length said {self.expected}"
             )
+
+
+def _chunk_length(
+    record: UploadRecord, content_range: str, content_length: int | None
+) -> int:
+    """The length of a chunk sent with ``Content-Range``, if it can be applied."""
+    progress = upload_progress_headers(record.repository, record.id, record.size)
+    try:
+        start, end = parse_content_range(content_range)
+    except RangeInvalid as exc:
+        raise RangeInvalid(exc.detail, headers=progress) from None
+    if start != record.size:
+        raise RangeInvalid(
+            f"chunk starts at {start}, upload holds {record.size} bytes",
+            headers=progress,
+        )
+    expected = end - start + 1
+    if content_length is not None and content_length != expected:
+        raise RangeInvalid(
+            "Content-Range and Content-Length disagree", headers=progress
+        )
+    return expected
 
 
 class UploadService:
@@ -119,33 +141,19 @@ class UploadService:
         upload_id: str,
         body: AsyncIterable[bytes],
         *,
-        content_range: tuple[int, int] | None,
+        content_range: str | None,
         content_length: int | None,
     ) -> int:
         """Append a chunk; returns the new size.
 
-        Raises ``RangeInvalid`` when out of order.
+        ``content_range`` is the chunk's ``<start>-<end>``, parsed here so that every
+        416 (malformed, out of order, or disagreeing with ``content_length``) carries
+        the session's progress. Raises ``RangeInvalid``.
         """
         async with self._lock(upload_id):
             record = await self.status(repo, upload_id)
             if content_range is not None:
-                start, end = content_range
-                if start != record.size:
-                    raise RangeInvalid(
-                        f"chunk starts at {start}, upload holds {record.size} bytes",
-                        headers=upload_progress_headers(
-                            repo.value, record.id, record.size
-                        ),
-                    )
-                expected = end - start + 1
-                if content_length is not None and content_length != expected:
-                    raise RangeInvalid(
-                        "Content-Range and Content-Length disagree",
-                        headers=upload_progress_headers(
-                            repo.value, record.id, record.size
-                        ),
-                    )
-                content_length = expected
+                content_length = _chunk_length(record, content_range, content_length)
             return await self._write(record, body, content_length)
 
     async def finish(

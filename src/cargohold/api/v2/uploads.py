@@ -12,7 +12,7 @@ from cargohold.auth.policy import PULL, PUSH
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUploadInvalid, Denied, DigestInvalid, Unauthorized
 from cargohold.oci.names import RepositoryName
-from cargohold.oci.ranges import parse_content_range, upload_progress_headers
+from cargohold.oci.ranges import upload_progress_headers
 
 
 def _progress(repo: RepositoryName, upload_id: str, size: int, status: int) -> Response:
@@ -99,12 +99,11 @@ async def patch_upload(request: Request) -> Response:
     repo = repository(request)
     await authorize(request, repo, PUSH)
     upload_id = request.path_params["upload"]
-    header = request.headers.get("content-range")
     size = await services(request).uploads.append(
         repo,
         upload_id,
         request.stream(),
-        content_range=parse_content_range(header) if header else None,
+        content_range=request.headers.get("content-range") or None,
         content_length=content_length(request),
     )
     return _progress(repo, upload_id, size, 202)
