@@ -8,10 +8,15 @@ bad ``Content-Range`` headers on upload chunks.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Message
 
+from cargohold.api.app import create_app, open_services
+from cargohold.settings import Settings
 from tests.integration.helpers import (
     LAYER,
     OCI_INDEX,
@@ -24,6 +29,66 @@ from tests.integration.helpers import (
 )
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def app(settings_factory: Callable[..., Settings]) -> AsyncIterator[ASGIApp]:
+    """The app itself, for requests httpx cannot make (a server's ASGI extensions)."""
+    settings = settings_factory(auth={"mode": "none"})
+    services = open_services(settings)
+    await services.start()
+    yield create_app(settings, services=services)
+    await services.close()
+
+
+def client_of(app: ASGIApp) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
+    )
+
+
+async def asgi_request(
+    app: ASGIApp,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: list[Message] | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> list[Message]:
+    """Call ``app`` as a server would; the messages it sent back.
+
+    ``body`` is what ``receive`` hands out in order, then ``http.disconnect``.
+    """
+    path, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [
+            (k.lower().encode(), v.encode()) for k, v in (headers or {}).items()
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("registry.test", 80),
+        "extensions": extensions or {},
+    }
+    incoming = list(body or [{"type": "http.request", "body": b"", "more_body": False}])
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
 
 
 async def assert_no_manifest(client: httpx.AsyncClient, repo: str, body: bytes) -> None:
@@ -196,3 +261,79 @@ async def test_every_416_on_patch_carries_the_upload_progress(
     assert response.headers["Location"] == location
     assert response.headers["Docker-Upload-UUID"] == location.rsplit("/", 1)[1]
     assert (await client.get(location)).headers["Range"] == "0-4"
+
+
+# --- Range on blob reads --------------------------------------------------------------
+
+BLOB = bytes(range(256)) * 4
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["items=0-1", "bytes=abc", "bytes=5-1", "bytes=-5-", "bytes=", "bytes=0-9,5-1"],
+)
+async def test_invalid_range_is_ignored(client: httpx.AsyncClient, value: str) -> None:
+    digest = await push_blob(client, "r", BLOB)
+    response = await client.get(f"/v2/r/blobs/{digest}", headers={"Range": value})
+    assert response.status_code == 200, response.text
+    assert response.content == BLOB
+    assert response.headers["Docker-Content-Digest"] == digest
+    assert "Content-Range" not in response.headers
+
+
+@pytest.mark.parametrize("value", ["bytes=1000000-", f"bytes={len(BLOB)}-", "bytes=-0"])
+async def test_unsatisfiable_range_is_416(
+    client: httpx.AsyncClient, value: str
+) -> None:
+    digest = await push_blob(client, "r", BLOB)
+    response = await client.get(f"/v2/r/blobs/{digest}", headers={"Range": value})
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == f"bytes */{len(BLOB)}"
+
+
+async def test_single_ranges(client: httpx.AsyncClient) -> None:
+    digest = await push_blob(client, "r", BLOB)
+    for value, start, end in [
+        ("bytes=10-19", 10, 20),
+        ("bytes=-5", len(BLOB) - 5, len(BLOB)),
+        ("bytes=1000-5000", 1000, len(BLOB)),
+        ("bytes=0-9,5-19", 0, 20),  # overlapping ranges merge into one
+    ]:
+        response = await client.get(f"/v2/r/blobs/{digest}", headers={"Range": value})
+        assert response.status_code == 206, value
+        assert response.content == BLOB[start:end]
+        assert (
+            response.headers["Content-Range"] == f"bytes {start}-{end - 1}/{len(BLOB)}"
+        )
+
+
+async def test_several_ranges_get_a_multipart_answer(client: httpx.AsyncClient) -> None:
+    digest = await push_blob(client, "r", BLOB)
+    response = await client.get(
+        f"/v2/r/blobs/{digest}", headers={"Range": "bytes=100-109,0-9"}
+    )
+    assert response.status_code == 206
+    content_type = response.headers["Content-Type"]
+    assert content_type.startswith("multipart/byteranges; boundary=")
+    body = response.content
+    first, second = body.index(BLOB[0:10]), body.index(BLOB[100:110])
+    assert first < second  # sorted by position
+    assert f"Content-Range: bytes 0-9/{len(BLOB)}".encode() in body
+    assert f"Content-Range: bytes 100-109/{len(BLOB)}".encode() in body
+
+
+@pytest.mark.parametrize("value", [None, "items=0-1", "bytes=abc", "bytes=5-1"])
+async def test_whole_blob_reads_keep_the_pathsend_fast_path(
+    app: ASGIApp, value: str | None
+) -> None:
+    async with client_of(app) as client:
+        digest = await push_blob(client, "r", BLOB)
+    sent = await asgi_request(
+        app,
+        "GET",
+        f"/v2/r/blobs/{digest}",
+        headers={"Range": value} if value else {},
+        extensions={"http.response.pathsend": {}},
+    )
+    assert sent[0]["status"] == 200
+    assert [m["type"] for m in sent[1:]] == ["http.response.pathsend"]
