@@ -65,6 +65,8 @@ class DatabaseSettings:
 @dataclass(frozen=True, slots=True)
 class RegistrySettings:
     max_manifest_bytes: int = 4 * 1024 * 1024
+    # Largest blob an upload may grow to; 0: no limit but the free disk space.
+    max_blob_bytes: int = 0
     max_page_size: int = 1000
     upload_ttl_hours: float = 24.0
     gc_grace_hours: float = 1.0

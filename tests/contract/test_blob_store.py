@@ -409,3 +409,11 @@ async def test_traversal_ids_name_no_upload(
 
     assert snapshot(victims) == before
     assert [d async for d in blob_store.iter_digests()] == []
+
+
+# --- free space -----------------------------------------------------------------------
+
+
+async def test_free_bytes_is_unknown_or_a_count(blob_store: BlobStore) -> None:
+    free = await blob_store.free_bytes()
+    assert free is None or (isinstance(free, int) and free >= 0)

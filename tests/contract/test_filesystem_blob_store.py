@@ -183,3 +183,19 @@ async def test_a_missing_blob_file_is_a_missing_blob(
         await store.stat(digest)
     with pytest.raises(BlobNotFound):
         await collect(store.open(Digest.of(b"gone")))
+
+
+async def test_free_bytes_is_what_the_upload_filesystem_has(
+    store: FilesystemBlobStore, root: Path
+) -> None:
+    free = await store.free_bytes()
+    stats = os.statvfs(root / "uploads")
+    assert free is not None
+    assert 0 < free <= stats.f_blocks * stats.f_frsize  # within the filesystem's size
+
+
+async def test_free_bytes_is_unknown_when_the_upload_area_is_gone(
+    store: FilesystemBlobStore, root: Path
+) -> None:
+    (root / "uploads").rmdir()
+    assert await store.free_bytes() is None

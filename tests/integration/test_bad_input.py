@@ -8,6 +8,7 @@ bad ``Content-Range`` headers on upload chunks.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.integration.helpers import (
     image_manifest,
     push_blob,
 )
+from tests.integration.serverproc import ServerProcess
 
 pytestmark = pytest.mark.anyio
 
@@ -337,3 +339,198 @@ async def test_whole_blob_reads_keep_the_pathsend_fast_path(
     )
     assert sent[0]["status"] == 200
     assert [m["type"] for m in sent[1:]] == ["http.response.pathsend"]
+
+
+# --- bodies too large, bodies cut short -----------------------------------------------
+
+HUGE = 1_000_000_000_000_000
+
+
+class Body:
+    """A request body that records whether anyone read it."""
+
+    def __init__(self, data: bytes = b"x" * 1000, pieces: int = 4) -> None:
+        self.data, self.pieces, self.read = data, pieces, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        step = max(len(self.data) // self.pieces, 1)
+        for start in range(0, len(self.data), step):
+            self.read += 1
+            yield self.data[start : start + step]
+
+
+async def open_session(client: httpx.AsyncClient, data: bytes = b"") -> str:
+    location = (await client.post("/v2/r/blobs/uploads/")).headers["Location"]
+    if data:
+        assert (await client.patch(location, content=data)).status_code == 202
+    return str(location)
+
+
+async def send_huge(client: httpx.AsyncClient, how: str, body: Body) -> httpx.Response:
+    headers = {"Content-Length": str(HUGE)}
+    digest = digest_of(b"whatever")
+    if how == "POST":
+        return await client.post(
+            "/v2/r/blobs/uploads/",
+            params={"digest": digest},
+            headers=headers,
+            content=body,
+        )
+    location = await open_session(client, b"12345")
+    if how == "PATCH":
+        return await client.patch(location, headers=headers, content=body)
+    return await client.put(
+        location, params={"digest": digest}, headers=headers, content=body
+    )
+
+
+async def assert_no_uploads_left(data_dir: Any, expected: int) -> None:
+    uploads = list((data_dir / "storage" / "uploads").iterdir())
+    assert len(uploads) == expected, uploads
+
+
+@pytest.mark.parametrize("how", ["POST", "PATCH", "PUT"])
+async def test_content_length_above_the_limit_is_413_before_reading(
+    make_client: Callable[..., Any], how: str
+) -> None:
+    client = await make_client(registry={"max_blob_bytes": 1000})
+    body = Body()
+    response = await send_huge(client, how, body)
+    assert_error(response, 413, "SIZE_INVALID")
+    assert "the limit is 1000" in response.json()["errors"][0]["detail"]
+    assert body.read == 0
+    assert (
+        await client.head(f"/v2/r/blobs/{digest_of(b'whatever')}")
+    ).status_code == 404
+
+
+@pytest.mark.parametrize("how", ["POST", "PATCH", "PUT"])
+async def test_content_length_above_free_space_is_413_without_a_limit(
+    client: httpx.AsyncClient, how: str
+) -> None:
+    body = Body()
+    response = await send_huge(client, how, body)  # a petabyte: no test disk has it
+    assert_error(response, 413, "SIZE_INVALID")
+    assert "no room" in response.json()["errors"][0]["detail"]
+    assert body.read == 0
+
+
+async def test_the_limit_counts_what_the_upload_already_holds(
+    make_client: Callable[..., Any],
+) -> None:
+    client = await make_client(registry={"max_blob_bytes": 10})
+    location = await open_session(client, b"123456")
+    response = await client.patch(location, content=b"12345")
+    assert_error(response, 413, "SIZE_INVALID")
+    assert "would hold 11 bytes" in response.json()["errors"][0]["detail"]
+    assert (await client.get(location)).headers["Range"] == "0-5"
+    assert (await client.patch(location, content=b"7890")).headers["Range"] == "0-9"
+    done = await client.put(location, params={"digest": digest_of(b"1234567890")})
+    assert done.status_code == 201
+
+
+@pytest.mark.parametrize("how", ["PATCH", "PUT"])
+async def test_a_body_of_unknown_length_is_cut_at_the_limit(
+    make_client: Callable[..., Any], how: str
+) -> None:
+    client = await make_client(registry={"max_blob_bytes": 1000})
+    location = await open_session(client, b"12345")
+    body = Body(b"y" * 2000, pieces=20)  # no Content-Length: chunked
+    digest = digest_of(b"12345" + body.data)
+    if how == "PATCH":
+        response = await client.patch(location, content=body)
+    else:
+        response = await client.put(location, params={"digest": digest}, content=body)
+    assert_error(response, 413, "SIZE_INVALID")
+    assert body.read < 20
+    assert (await client.get(location)).headers["Range"] == "0-4"
+    assert (await client.head(f"/v2/r/blobs/{digest}")).status_code == 404
+
+
+async def test_a_failed_single_request_upload_leaves_no_session(
+    client: httpx.AsyncClient, settings_factory: Callable[..., Settings]
+) -> None:
+    data_dir = settings_factory().data_dir
+    wrong = digest_of(b"other")
+    response = await client.post(
+        "/v2/r/blobs/uploads/", params={"digest": wrong}, content=b"data"
+    )
+    assert_error(response, 400, "DIGEST_INVALID")
+    response = await client.post(
+        "/v2/r/blobs/uploads/",
+        params={"digest": digest_of(b"data")},
+        content=b"data and more",
+        headers={"Content-Length": "4"},
+    )
+    assert response.status_code == 400
+    await assert_no_uploads_left(data_dir, 0)
+
+
+@pytest.mark.parametrize("how", ["POST", "PATCH", "PUT", "manifest"])
+async def test_client_gone_mid_body_is_no_server_error(
+    app: ASGIApp, settings_factory: Callable[..., Settings], how: str
+) -> None:
+    async with client_of(app) as client:
+        location = await open_session(client, b"12345")
+    path = {
+        "POST": f"/v2/r/blobs/uploads/?digest={digest_of(b'x' * 1000)}",
+        "PATCH": location,
+        "PUT": f"{location}?digest={digest_of(b'12345' + b'x' * 1000)}",
+        "manifest": "/v2/r/manifests/t",
+    }[how]
+    method = {"POST": "POST", "PATCH": "PATCH"}.get(how, "PUT")
+    sent = await asgi_request(
+        app,
+        method,
+        path,
+        headers={"Content-Length": "1000", "Content-Type": OCI_MANIFEST},
+        # 100 of 1000 bytes, then the server sees the client hang up.
+        body=[{"type": "http.request", "body": b"x" * 100, "more_body": True}],
+    )
+    assert sent[0]["status"] == 400
+    assert b"SIZE_INVALID" in b"".join(m.get("body", b"") for m in sent[1:])
+    async with client_of(app) as client:
+        assert (await client.get(location)).headers["Range"] == "0-4"
+    await assert_no_uploads_left(settings_factory().data_dir, 1)
+
+
+def _send_short_and_close(port: int, request_line: str, declared: int) -> None:
+    head = [request_line, "Host: 127.0.0.1", f"Content-Length: {declared}"]
+    head.append("Content-Type: application/octet-stream")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            ("\r\n".join(head) + "\r\n\r\n").encode() + b"z" * (declared // 10)
+        )
+        # Close only once the server has the partial body: it then reads the hang-up.
+        sock.shutdown(socket.SHUT_WR)
+        sock.recv(65536)  # whatever the server answers, or b"" when it just closes
+
+
+def test_short_body_then_close_against_a_real_server(server: ServerProcess) -> None:
+    """What ASGITransport cannot do: a socket that closes mid-body (granian)."""
+    server.start()
+    uploads = server.data_dir / "storage" / "uploads"
+    declared = 1_000_000
+    with httpx.Client(base_url=server.url, timeout=30.0) as client:
+        started = client.post("/v2/r/blobs/uploads/")
+        location = started.headers["Location"]
+        assert client.patch(location, content=b"12345").status_code == 202
+        whole = digest_of(b"12345" + b"z" * declared)
+        for line in (
+            f"PUT {location}?digest={whole} HTTP/1.1",
+            f"PATCH {location} HTTP/1.1",
+            f"POST /v2/r/blobs/uploads/?digest={digest_of(b'z' * declared)} HTTP/1.1",
+            "PUT /v2/r/manifests/t HTTP/1.1",
+        ):
+            _send_short_and_close(server.port, line, declared)
+            status = client.get(location)
+            assert status.status_code == 204, status.text
+            assert status.headers["Range"] == "0-4"
+        assert client.head(f"/v2/r/blobs/{whole}").status_code == 404
+        assert client.get("/v2/r/manifests/t").status_code == 404
+        assert [p.name for p in uploads.iterdir()] == [location.rsplit("/", 1)[1]]
+    server.terminate()
+    log = server.log_path.read_text()
+    assert "unhandled error" not in log
+    assert "Traceback" not in log
+    assert log.count("client disconnected before its request body was complete") == 4

@@ -16,6 +16,7 @@ import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 
 from cargohold import settings as settings_module
 from cargohold.api import errors
@@ -58,6 +59,7 @@ def open_services(settings: Settings, *, migrate: bool = True) -> Services:
         build_store(settings),
         SqlAccountStore(database),
         settings.auth,
+        max_blob_bytes=settings.registry.max_blob_bytes,
     )
 
 
@@ -118,6 +120,7 @@ def create_app(
         exception_handlers={
             RegistryError: errors.registry_error,
             HTTPException: errors.http_error,
+            ClientDisconnect: errors.client_disconnected,
             Exception: errors.unexpected_error,
         },
         lifespan=lifespan,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import structlog
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from cargohold.oci.errors import MethodNotAllowed, RegistryError
+from cargohold.oci.errors import MethodNotAllowed, RegistryError, SizeInvalid
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +40,22 @@ async def http_error(_request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:  # noqa: PLR2004
         return render(MethodNotAllowed(headers=dict(exc.headers or {})))
     return render(RouteUnknown())
+
+
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    """The client hung up before its body was complete: not a server error.
+
+    The service has already rolled back what the body was for (an upload chunk is cut
+    back to where it started). Nobody reads this answer; it exists so that nothing
+    logs an error or answers 500.
+    """
+    assert isinstance(exc, ClientDisconnect)  # noqa: S101 - registered for this type
+    log.info(
+        "client disconnected before its request body was complete",
+        method=request.method,
+        path=request.url.path,
+    )
+    return render(SizeInvalid("the connection closed before the body was complete"))
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -19,6 +19,7 @@ The hierarchy::
     ├── TooManyRequests               429 TOOMANYREQUESTS
     ├── RangeInvalid                  416 (BLOB_UPLOAD_INVALID, with the current Range)
     ├── ManifestTooLarge              413 (SIZE_INVALID)
+    ├── BlobTooLarge                  413 (SIZE_INVALID)
     ├── MethodNotAllowed              405 UNSUPPORTED
     └── PaginationInvalid             400 PAGINATION_NUMBER_INVALID
 
@@ -145,6 +146,13 @@ class RangeInvalid(BlobUploadInvalid):
 
 class ManifestTooLarge(SizeInvalid):
     message = "manifest exceeds the size limit"
+    status = 413
+
+
+class BlobTooLarge(SizeInvalid):
+    """More bytes than the registry accepts for one blob, or than it has room for."""
+
+    message = "blob exceeds the size the registry accepts"
     status = 413
 
 

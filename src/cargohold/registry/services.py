@@ -87,12 +87,14 @@ class Services:
         store: BlobStore,
         accounts: AccountStore,
         settings: AuthSettings,
+        *,
+        max_blob_bytes: int = 0,
     ) -> Services:
         return cls(
             meta=meta,
             store=store,
             blobs=BlobService(meta, store),
-            uploads=UploadService(meta, store),
+            uploads=UploadService(meta, store, max_blob_bytes=max_blob_bytes),
             manifests=ManifestService(meta),
             repositories=RepositoryService(meta),
             auth=AuthServices.build(accounts, meta, settings),

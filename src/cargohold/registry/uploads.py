@@ -8,11 +8,16 @@ upload.
 A chunk lands whole or not at all: if the body ends early or has the wrong length, the
 store cuts the upload back and the session keeps its previous size, so the client can
 ask for the status and resume.
+
+A chunk that would take the upload past ``max_blob_bytes``, or that is larger than the
+free space of the upload area, is refused before a byte of it is read; a body of unknown
+length is cut off when it passes the limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import time
 import uuid
@@ -26,6 +31,7 @@ import structlog
 from cargohold.metadata.store import MetadataStore, UploadRecord
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import (
+    BlobTooLarge,
     BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
@@ -49,17 +55,26 @@ class _RunningHash:
 
 
 class _LengthChecked:
-    """Counts a body's bytes and refuses more than the declared ``Content-Length``."""
+    """Counts a body's bytes and refuses more than the declared ``Content-Length``.
 
-    def __init__(self, body: AsyncIterable[bytes], expected: int | None) -> None:
+    Without one, refuses more than ``room`` (``None``: unbounded).
+    """
+
+    def __init__(
+        self, body: AsyncIterable[bytes], expected: int | None, room: int | None
+    ) -> None:
         self._body = body
         self.expected = expected
         self.received = 0
+        # One bound per chunk: a declared length was already checked against the room.
+        self._bound = expected if expected is not None else room
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._body:
             self.received += len(chunk)
-            if self.expected is not None and self.received > self.expected:
+            if self._bound is not None and self.received > self._bound:
+                if self.expected is None:
+                    raise BlobTooLarge(f"body passes the {self._bound} bytes left")
                 raise SizeInvalid("body longer than Content-Length")
             yield chunk
 
@@ -93,9 +108,12 @@ def _chunk_length(
 
 
 class UploadService:
-    def __init__(self, meta: MetadataStore, store: BlobStore) -> None:
+    def __init__(
+        self, meta: MetadataStore, store: BlobStore, *, max_blob_bytes: int = 0
+    ) -> None:
         self._meta = meta
         self._store = store
+        self._max_blob_bytes = max_blob_bytes  # 0: no limit
         self._hashes: dict[str, _RunningHash] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -114,6 +132,48 @@ class UploadService:
         self._hashes[upload_id] = _RunningHash(0, hashlib.sha256())
         now = time.time()
         return UploadRecord(upload_id, repo.value, 0, now, now)
+
+    async def upload(
+        self,
+        repo: RepositoryName,
+        digest: Digest,
+        body: AsyncIterable[bytes],
+        *,
+        content_length: int | None,
+    ) -> int:
+        """A whole blob in one request (``POST ?digest=``); returns its size.
+
+        The session exists only for this request: if the body is refused, cut short or
+        hashes to something else, nothing of it is left.
+        """
+        await self._room(0, content_length)
+        record = await self.start(repo)
+        try:
+            return await self.finish(
+                repo, record.id, digest, body, content_length=content_length
+            )
+        except Exception:
+            await self._discard(record.id)
+            raise
+
+    async def _room(self, offset: int, length: int | None) -> int | None:
+        """How many more bytes an upload holding ``offset`` may take (``None``: any).
+
+        Raises ``BlobTooLarge`` at once if a declared ``length`` does not fit.
+        """
+        room = None
+        if self._max_blob_bytes > 0:
+            room = max(self._max_blob_bytes - offset, 0)
+            if length is not None and length > room:
+                raise BlobTooLarge(
+                    f"the upload would hold {offset + length} bytes; "
+                    f"the limit is {self._max_blob_bytes}"
+                )
+        if length:
+            free = await self._store.free_bytes()
+            if free is not None and length > free:
+                raise BlobTooLarge(f"no room for {length} more bytes in storage")
+        return room
 
     async def _session(self, repo: RepositoryName, upload_id: str) -> UploadRecord:
         record = await self._meta.uploads.get(upload_id)
@@ -233,13 +293,18 @@ class UploadService:
         body: AsyncIterable[bytes],
         content_length: int | None,
     ) -> int:
+        room = await self._room(record.size, content_length)
         running = self._hashes.pop(record.id, None)
         hasher = running.hasher if running and running.size == record.size else None
-        checked = _LengthChecked(body, content_length)
+        checked = _LengthChecked(body, content_length, room)
         try:
             size = await self._store.append(record.id, record.size, checked, hasher)
         except BlobNotFound:
             raise BlobUploadUnknown(record.id) from None
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise BlobTooLarge("storage is full") from None
         checked.check()
         if not await self._meta.uploads.set_size(
             record.id, expected=record.size, size=size

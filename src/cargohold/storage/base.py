@@ -61,6 +61,14 @@ class BlobStore(Protocol):
         """Create an empty upload."""
         ...
 
+    async def free_bytes(self) -> int | None:
+        """Bytes the upload area can still take, or ``None`` if the store cannot tell.
+
+        An estimate for refusing uploads that cannot fit before reading them; a write
+        that runs out of space anyway raises ``OSError`` with ``errno.ENOSPC``.
+        """
+        ...
+
     async def append(
         self,
         upload_id: str,

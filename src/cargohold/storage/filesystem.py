@@ -105,6 +105,14 @@ class FilesystemBlobStore:
     async def begin_upload(self, upload_id: str) -> None:
         self._upload_path(upload_id).touch(exist_ok=False)
 
+    async def free_bytes(self) -> int | None:
+        try:
+            stats = os.statvfs(self._uploads)
+        except OSError:
+            return None
+        # f_bavail: what an unprivileged writer may still use (root's reserve excluded).
+        return stats.f_bavail * stats.f_frsize
+
     async def append(
         self,
         upload_id: str,

@@ -63,6 +63,9 @@ class MemoryBlobStore:
         self._uploads[upload_id] = (buffer, time.time())
         return len(buffer)
 
+    async def free_bytes(self) -> int | None:
+        return None  # bounded only by the process's memory
+
     async def upload_size(self, upload_id: str) -> int:
         try:
             return len(self._uploads[upload_id][0])

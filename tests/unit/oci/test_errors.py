@@ -24,6 +24,7 @@ TABLE: list[tuple[type[e.RegistryError], str, int, type[e.RegistryError]]] = [
     (e.TooManyRequests, "TOOMANYREQUESTS", 429, e.RegistryError),
     (e.RangeInvalid, "BLOB_UPLOAD_INVALID", 416, e.BlobUploadInvalid),
     (e.ManifestTooLarge, "SIZE_INVALID", 413, e.SizeInvalid),
+    (e.BlobTooLarge, "SIZE_INVALID", 413, e.SizeInvalid),
     (e.MethodNotAllowed, "UNSUPPORTED", 405, e.Unsupported),
     (e.PaginationInvalid, "PAGINATION_NUMBER_INVALID", 400, e.RegistryError),
 ]

@@ -53,15 +53,11 @@ async def start_upload(request: Request) -> Response:
         if mounted is not None:
             return _created(repo, mounted)
     digest = _query_digest(request)
-    record = await svc.uploads.start(repo)
     if digest is None:
+        record = await svc.uploads.start(repo)
         return _progress(repo, record.id, 0, 202)
-    await svc.uploads.finish(
-        repo,
-        record.id,
-        digest,
-        request.stream(),
-        content_length=content_length(request),
+    await svc.uploads.upload(
+        repo, digest, request.stream(), content_length=content_length(request)
     )
     return _created(repo, digest)
 
