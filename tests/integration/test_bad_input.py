@@ -534,3 +534,26 @@ def test_short_body_then_close_against_a_real_server(server: ServerProcess) -> N
     assert "unhandled error" not in log
     assert "Traceback" not in log
     assert log.count("client disconnected before its request body was complete") == 4
+
+
+def test_a_petabyte_content_length_is_refused_before_any_body_is_sent(
+    server: ServerProcess,
+) -> None:
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=30.0) as client:
+        location = client.post("/v2/r/blobs/uploads/").headers["Location"]
+    zero = "sha256:" + "0" * 64
+    for line in (
+        f"POST /v2/r/blobs/uploads/?digest={zero} HTTP/1.1",
+        f"PATCH {location} HTTP/1.1",
+        f"PUT {location}?digest={zero} HTTP/1.1",
+    ):
+        for expect in ([], ["Expect: 100-continue"]):
+            head = [line, "Host: 127.0.0.1", f"Content-Length: {HUGE}", *expect]
+            with socket.create_connection(
+                ("127.0.0.1", server.port), timeout=10
+            ) as sock:
+                sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+                answer = sock.recv(65536)  # headers only were sent: no body is awaited
+            assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+            assert b'"code":"SIZE_INVALID"' in answer
