@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
@@ -175,11 +176,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # last. Two readers of one manifest must not see different layers, so refuse.
     document = dict(pairs)
     if len(document) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ManifestInvalid(f"duplicate key {key[:100]!r}")
-            seen.add(key)
+        counts = Counter(key for key, _ in pairs)
+        duplicate = next(key for key, count in counts.items() if count > 1)
+        raise ManifestInvalid(f"duplicate key {duplicate[:100]!r}")
     return document
 
 
