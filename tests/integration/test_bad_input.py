@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -384,7 +386,7 @@ async def send_huge(client: httpx.AsyncClient, how: str, body: Body) -> httpx.Re
     )
 
 
-async def assert_no_uploads_left(data_dir: Any, expected: int) -> None:
+def assert_uploads_on_disk(data_dir: Path, expected: int) -> None:
     uploads = list((data_dir / "storage" / "uploads").iterdir())
     assert len(uploads) == expected, uploads
 
@@ -463,7 +465,7 @@ async def test_a_failed_single_request_upload_leaves_no_session(
         headers={"Content-Length": "4"},
     )
     assert response.status_code == 400
-    await assert_no_uploads_left(data_dir, 0)
+    assert_uploads_on_disk(data_dir, 0)
 
 
 @pytest.mark.parametrize("how", ["POST", "PATCH", "PUT", "manifest"])
@@ -491,19 +493,30 @@ async def test_client_gone_mid_body_is_no_server_error(
     assert b"SIZE_INVALID" in b"".join(m.get("body", b"") for m in sent[1:])
     async with client_of(app) as client:
         assert (await client.get(location)).headers["Range"] == "0-4"
-    await assert_no_uploads_left(settings_factory().data_dir, 1)
+    assert_uploads_on_disk(settings_factory().data_dir, 1)
 
 
-def _send_short_and_close(port: int, request_line: str, declared: int) -> None:
+DISCONNECTED = "client disconnected before its request body was complete"
+
+
+def _send_short_and_close(port: int, request_line: str, declared: int) -> bytes:
+    """Send a tenth of a ``declared``-byte body and hang up; what the server said."""
     head = [request_line, "Host: 127.0.0.1", f"Content-Length: {declared}"]
     head.append("Content-Type: application/octet-stream")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(
-            ("\r\n".join(head) + "\r\n\r\n").encode() + b"z" * (declared // 10)
-        )
-        # Close only once the server has the partial body: it then reads the hang-up.
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        sock.sendall(b"z" * (declared // 10))
+        # Half-close: the server reads the partial body, then end of stream.
         sock.shutdown(socket.SHUT_WR)
-        sock.recv(65536)  # whatever the server answers, or b"" when it just closes
+        return sock.recv(65536)  # its answer, or b"" if it just closed
+
+
+def _wait_for_log(server: ServerProcess, text: str, count: int) -> None:
+    """Until ``text`` is logged ``count`` times: the request's handling has ended."""
+    deadline = time.monotonic() + 10
+    while server.log_path.read_text().count(text) < count:
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.05)
 
 
 def test_short_body_then_close_against_a_real_server(server: ServerProcess) -> None:
@@ -516,13 +529,16 @@ def test_short_body_then_close_against_a_real_server(server: ServerProcess) -> N
         location = started.headers["Location"]
         assert client.patch(location, content=b"12345").status_code == 202
         whole = digest_of(b"12345" + b"z" * declared)
-        for line in (
+        lines = (
             f"PUT {location}?digest={whole} HTTP/1.1",
             f"PATCH {location} HTTP/1.1",
             f"POST /v2/r/blobs/uploads/?digest={digest_of(b'z' * declared)} HTTP/1.1",
             "PUT /v2/r/manifests/t HTTP/1.1",
-        ):
-            _send_short_and_close(server.port, line, declared)
+        )
+        for handled, line in enumerate(lines, start=1):
+            answer = _send_short_and_close(server.port, line, declared)
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+            _wait_for_log(server, DISCONNECTED, handled)
             status = client.get(location)
             assert status.status_code == 204, status.text
             assert status.headers["Range"] == "0-4"
@@ -533,7 +549,7 @@ def test_short_body_then_close_against_a_real_server(server: ServerProcess) -> N
     log = server.log_path.read_text()
     assert "unhandled error" not in log
     assert "Traceback" not in log
-    assert log.count("client disconnected before its request body was complete") == 4
+    assert log.count(DISCONNECTED) == 4
 
 
 def test_a_petabyte_content_length_is_refused_before_any_body_is_sent(
