@@ -25,11 +25,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+import sqlalchemy as sa
 
 from tests.integration.helpers import CONFIG, LAYER, OCI_MANIFEST, digest_of
 from tests.integration.serverproc import NO_AUTH, ServerProcess, clean_environ, run_cli
+from tests.prerequisites import skip_or_fail
 
 PUSHERS = 20
 IMAGES_PER_PUSHER = 55
@@ -41,6 +45,8 @@ SEED = int(
     os.environ.get("CARGOHOLD_TEST_SEED", "0")
 ) or random.SystemRandom().randrange(1, 2**31)
 ROOT = Path(__file__).resolve().parents[2]
+# Read at import: the autouse fixture of tests/conftest.py clears CARGOHOLD_* variables.
+POSTGRES_URL = os.environ.get("CARGOHOLD_TEST_POSTGRES_URL")
 
 
 @dataclass
@@ -220,7 +226,7 @@ class Pusher:
 
 
 def start_gc_loop(
-    data_dir: Path, workdir: Path, *variants: str
+    data_dir: Path, workdir: Path, settings: dict[str, str], *variants: str
 ) -> subprocess.Popen[bytes]:
     stop, out = workdir / "gc.stop", workdir / "gc.jsonl"
     argv = [sys.executable, "-m", "tests.integration.gc_loop"]
@@ -228,7 +234,7 @@ def start_gc_loop(
         return subprocess.Popen(
             [*argv, str(data_dir), str(stop), str(out), *variants],
             cwd=ROOT,
-            env=clean_environ(**GRACE_ZERO),
+            env=clean_environ(**settings),
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
@@ -249,21 +255,51 @@ def interleavings(
     return count
 
 
+def verify(pushers: list[Pusher]) -> list[str]:
+    """Pull every acknowledged image back (in parallel); what did not match."""
+    with ThreadPoolExecutor(PUSHERS) as executor:
+        return [item for lost in executor.map(Pusher.lost, pushers) for item in lost]
+
+
+def database_settings(database: str) -> dict[str, str]:
+    """Server and CLI settings for ``database``; a fresh PostgreSQL schema if asked."""
+    if database == "sqlite":
+        return {}
+    if not POSTGRES_URL:
+        skip_or_fail("CARGOHOLD_TEST_POSTGRES_URL is not set")
+    assert POSTGRES_URL is not None
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    return {"CARGOHOLD_DATABASE_URL": POSTGRES_URL}
+
+
+def cli_gc(
+    data_dir: Path, settings: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    environ: dict[str, Any] = settings  # run_cli's **settings: str beside a timeout
+    return run_cli("gc", *args, data_dir=data_dir, **environ)
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
+)
 def test_gc_loop_loses_no_acknowledged_push(
-    server: ServerProcess, workdir: Path
+    server: ServerProcess, workdir: Path, database: str
 ) -> None:
     print(f"seed {SEED} (CARGOHOLD_TEST_SEED to repeat)")
-    server.settings = {**NO_AUTH, "CARGOHOLD_SERVER_WORKERS": "2"}
+    settings = {**GRACE_ZERO, **database_settings(database)}
+    server.settings = {**NO_AUTH, **settings, "CARGOHOLD_SERVER_WORKERS": "2"}
     server.start()
     # One pass first: creates the schema's newest revision before the race begins.
-    first = run_cli(
-        "gc", data_dir=server.data_dir, CARGOHOLD_REGISTRY_GC_GRACE_HOURS="0"
-    )
+    first = cli_gc(server.data_dir, settings)
     assert first.returncode == 0, first.stderr
     tally = Tally()
     pool = shared_pool()
     pushers = [Pusher(n, server.url, tally) for n in range(PUSHERS)]
-    gc = start_gc_loop(server.data_dir, workdir, "", "--delete-untagged")
+    gc = start_gc_loop(server.data_dir, workdir, settings, "", "--delete-untagged")
     try:
         with ThreadPoolExecutor(PUSHERS) as executor:
             for future in [executor.submit(p.run, pool) for p in pushers]:
@@ -287,17 +323,12 @@ def test_gc_loop_loses_no_acknowledged_push(
         f"MANIFEST_BLOB_UNKNOWN, {tally.lost_puts} pushes given up"
     )
     assert tally.server_errors == []
-    lost = [item for p in pushers for item in p.lost()]
+    lost = verify(pushers)
     assert lost == [], f"{len(lost)} lost (seed {SEED}): {lost[:20]}"
     # And a last collection from the CLI removes nothing a tag still needs.
-    last = run_cli(
-        "gc",
-        "--delete-untagged",
-        data_dir=server.data_dir,
-        CARGOHOLD_REGISTRY_GC_GRACE_HOURS="0",
-    )
+    last = cli_gc(server.data_dir, settings, "--delete-untagged")
     assert last.returncode == 0, last.stderr
-    assert [item for p in pushers for item in p.lost()] == []
+    assert verify(pushers) == []
     assert tally.server_errors == []
     assert overlapped >= MIN_INTERLEAVINGS
     assert freed > 0
