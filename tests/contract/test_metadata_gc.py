@@ -11,12 +11,15 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
+import sqlalchemy as sa
 
 from cargohold.metadata.database import Database
+from cargohold.metadata.migrate import upgrade
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.store import Reference, Tombstone
 from cargohold.oci import mediatypes as mt
 
+from .conftest import reset
 from .helpers import new_upload_id
 from .test_metadata_store import OTHER, REPO, digest_of, link_blob, manifest, push_image
 
@@ -275,3 +278,34 @@ async def test_claims_and_marks_race_with_one_winner(
             assert (marked == []) == (stone is None), (round_, marked, stone)
     finally:
         await collector.close()
+
+
+async def test_migration_0003_keeps_what_was_stored(database_url: str) -> None:
+    """Rows from before online GC: present, touched when created, no claims."""
+    db = Database(database_url)
+    if not db.is_sqlite:
+        reset(db)
+    upgrade(db, "0002")
+    digest = digest_of(b"old")
+
+    def fill(conn: sa.Connection) -> None:
+        conn.execute(sa.text("INSERT INTO blobs VALUES (:d, 3, 100.0)"), {"d": digest})
+        conn.execute(
+            sa.text("INSERT INTO repository_blobs VALUES (:r, :d, 200.0)"),
+            {"r": REPO, "d": digest},
+        )
+        conn.execute(
+            sa.text("INSERT INTO uploads VALUES ('u1', :r, 0, 1.0, 1.0)"), {"r": REPO}
+        )
+
+    db.run_sync(fill)
+    upgrade(db)
+    meta = SqlMetadataStore(db)
+    try:
+        assert await meta.blobs.all_records() == {digest: 3}
+        assert await meta.garbage.dead_links(150.0) == []
+        assert await meta.garbage.dead_links(250.0) == [(REPO, digest)]
+        assert await meta.garbage.unused_blobs(later()) == {}  # linked
+        assert await meta.uploads.get("u1") is not None
+    finally:
+        await meta.close()
