@@ -30,7 +30,7 @@ from cargohold.storage.base import BlobStore
 log = structlog.get_logger(__name__)
 
 LEASE_SECONDS = 60.0
-_DROP_BATCH = 100
+_DROP_BATCH = 20
 
 
 @dataclass(slots=True)
@@ -58,19 +58,18 @@ async def delete_fenced(
     """
     done = Deleted()
     pending = list(stones)
-    leased_at = time.monotonic()
     while pending:
-        if time.monotonic() - leased_at > LEASE_SECONDS / 4:
+        # Leases count from when they were taken, as recorded in the store.
+        if clock() - min(stone.lease for stone in pending) > LEASE_SECONDS / 4:
             pending = await meta.garbage.take_over(pending, clock())
-            leased_at = time.monotonic()
             continue
         batch: list[Tombstone] = []
-        while pending and time.monotonic() - leased_at < LEASE_SECONDS / 2:
-            stone = pending.pop(0)
+        for stone in pending[:_DROP_BATCH]:
+            if clock() - stone.lease > LEASE_SECONDS / 2:
+                break  # renew before deleting more
             await store.delete(Digest.parse(stone.digest))
             batch.append(stone)
-            if len(batch) == _DROP_BATCH:
-                break
+        pending = pending[len(batch) :]
         # Only rows still under our lease go; a taken-over one is its new owner's.
         dropped = await meta.garbage.drop(batch) if batch else []
         done.blobs += len(dropped)
