@@ -8,7 +8,7 @@ import os
 import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import structlog
@@ -18,6 +18,9 @@ from cargohold import __version__
 from cargohold import settings as settings_module
 from cargohold.logs import configure_logging
 from cargohold.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from cargohold.registry.gc import GcResult
 
 log = structlog.get_logger("cargohold")
 
@@ -216,6 +219,9 @@ def fsck(config: Path | None, data_dir: Path | None, *, repair: bool) -> None:
             "bytes in storage with no record": report.orphan_blobs,
             "upload bytes with no session": report.orphan_uploads,
             "upload session with no bytes": report.sessions_without_bytes,
+            "blob deletion interrupted (gc killed)": [
+                stone.digest for stone in report.interrupted_deletions
+            ],
         }
         for title, items in sections.items():
             for item in items:
@@ -239,30 +245,61 @@ def fsck(config: Path | None, data_dir: Path | None, *, repair: bool) -> None:
 @main.command()
 @config_option
 @data_dir_option
-def gc(config: Path | None, data_dir: Path | None) -> None:
-    """Delete unused blobs and idle uploads."""
+@click.option(
+    "--dry-run", is_flag=True, help="Print what would be deleted; change nothing."
+)
+@click.option(
+    "--delete-untagged",
+    is_flag=True,
+    help="Also delete manifests no tag reaches (older than the grace period).",
+)
+def gc(
+    config: Path | None,
+    data_dir: Path | None,
+    *,
+    dry_run: bool,
+    delete_untagged: bool,
+) -> None:
+    """Delete unused blobs, dead links and idle uploads (safe while serving)."""
     from cargohold.api.app import open_services  # noqa: PLC0415
-    from cargohold.registry.maintenance import collect_garbage  # noqa: PLC0415
+    from cargohold.registry.gc import GcOptions, collect_garbage  # noqa: PLC0415
 
     settings = _load(config, {"data_dir": data_dir} if data_dir else {})
     configure_logging(settings.log)
+    options = GcOptions(
+        grace_seconds=settings.registry.gc_grace_hours * 3600,
+        upload_ttl_seconds=settings.registry.upload_ttl_hours * 3600,
+        delete_untagged=delete_untagged,
+        dry_run=dry_run,
+    )
 
     async def run() -> None:
         services = open_services(settings)
         try:
-            result = await collect_garbage(
-                services,
-                grace_seconds=settings.registry.gc_grace_hours * 3600,
-                upload_ttl_seconds=settings.registry.upload_ttl_hours * 3600,
-            )
+            result = await collect_garbage(services, options)
         finally:
             await services.close()
-        click.echo(
-            f"deleted {result.blobs_deleted} blob(s), {result.bytes_freed} bytes; "
-            f"expired {result.uploads_expired} upload(s)"
-        )
+        _echo_gc(result)
 
     asyncio.run(run())
+
+
+def _echo_gc(result: GcResult) -> None:
+    if result.dry_run:
+        for repository, digest in result.manifests:
+            click.echo(f"would delete manifest: {repository}@{digest}")
+        for repository, digest in result.links:
+            click.echo(f"would unlink blob: {repository}@{digest}")
+        for digest, size in result.blobs:
+            click.echo(f"would delete blob: {digest} ({size} bytes)")
+    verb = "would delete" if result.dry_run else "deleted"
+    click.echo(
+        f"{verb} {result.blobs_deleted} blob(s), {result.bytes_freed} bytes; "
+        f"{result.links_dropped} link(s), {result.manifests_removed} manifest(s); "
+        f"{'would expire' if result.dry_run else 'expired'} "
+        f"{result.uploads_expired} upload(s); "
+        f"reclaimable: {result.reclaimable_bytes} bytes"
+    )
 
 
 @main.group()

@@ -64,7 +64,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return POSTGRES_URL
 
 
-def _reset(db: Database) -> None:
+def reset(db: Database) -> None:
     """Empty the database: each test migrates a fresh schema (tables, functions)."""
 
     def drop(conn: sa.Connection) -> None:
@@ -78,7 +78,7 @@ def _reset(db: Database) -> None:
 async def metadata_store(database_url: str) -> AsyncIterator[SqlMetadataStore]:
     db = Database(database_url)
     if not db.is_sqlite:
-        _reset(db)
+        reset(db)
     upgrade(db)
     store = SqlMetadataStore(db)
     try:

@@ -19,6 +19,7 @@ from cargohold.metadata.store import (
     ManifestRecord,
     Reference,
     SizeMismatch,
+    Tombstone,
     UploadRecord,
 )
 from cargohold.oci import mediatypes as mt
@@ -63,7 +64,8 @@ async def link_blob(meta: MetadataStore, repository: str, data: bytes) -> str:
     upload_id = new_upload_id()
     await meta.uploads.create(upload_id, repository)
     await meta.blobs.link_existing(repository, digest_of(data))  # no-op if unknown
-    await meta.uploads.finish(upload_id, repository, digest_of(data), len(data))
+    assert await meta.uploads.claim(upload_id, digest_of(data), len(data)) is None
+    assert await meta.uploads.finish(upload_id, repository, digest_of(data), len(data))
     return digest_of(data)
 
 
@@ -240,46 +242,20 @@ async def test_link_existing_unknown_blob(metadata_store: MetadataStore) -> None
     assert not await metadata_store.repositories.exists(OTHER)
 
 
-async def test_forget_unreferenced(metadata_store: MetadataStore) -> None:
-    blobs = metadata_store.blobs
-    linked = await link_blob(metadata_store, REPO, b"linked")
-    image = await push_image(metadata_store, b"image")
-    referenced = digest_of(b"layer:image")
-    assert await blobs.unlink(REPO, referenced)  # referenced by the manifest only
-    free = await link_blob(metadata_store, OTHER, b"free")
-    assert await blobs.unlink(OTHER, free)
-    unknown = digest_of(b"unknown")
-
-    forgotten = await blobs.forget_unreferenced([linked, referenced, free, unknown])
-    assert forgotten == [free, unknown]  # nothing links or references either
-    records = await blobs.all_records()
-    assert free not in records
-    assert {linked, referenced} <= set(records)
-    assert await blobs.forget_unreferenced([]) == []
-
-    await metadata_store.manifests.delete(REPO, image.digest)
-    assert await blobs.forget_unreferenced([referenced]) == [referenced]
-    assert referenced not in await blobs.all_records()
-
-
-async def test_a_child_manifest_is_referenced(metadata_store: MetadataStore) -> None:
-    child = await push_image(metadata_store, b"child")
-    index = manifest(b"index", media_type=mt.OCI_INDEX)
-    refs = [Reference(child.digest, "manifest")]
-    assert await metadata_store.manifests.put(index, tag=None, references=refs) == []
-    assert await metadata_store.blobs.forget_unreferenced([child.digest]) == []
-
-
-async def test_forget(metadata_store: MetadataStore) -> None:
+async def test_forget_turns_rows_into_tombstones(
+    metadata_store: MetadataStore,
+) -> None:
     gone = await link_blob(metadata_store, REPO, b"gone")
     await link_blob(metadata_store, OTHER, b"gone")
     kept = await link_blob(metadata_store, REPO, b"kept")
 
-    await metadata_store.blobs.forget([gone, digest_of(b"unknown")])
+    stones = await metadata_store.blobs.forget([gone, digest_of(b"unknown")], 5.0)
+    assert stones == [Tombstone(gone, 4, 5.0)]
     assert await metadata_store.blobs.all_records() == {kept: 4}
     assert await metadata_store.blobs.linked_size(REPO, gone) is None
     assert await metadata_store.blobs.linked_size(OTHER, gone) is None
-    await metadata_store.blobs.forget([])
+    assert await metadata_store.garbage.tombstones() == stones
+    assert await metadata_store.blobs.forget([], 5.0) == []
 
 
 async def test_all_records(metadata_store: MetadataStore) -> None:
@@ -422,9 +398,8 @@ async def test_delete_removes_tags_and_references(
     assert await metadata_store.manifests.by_tag(REPO, "v2") == kept
     for ref in refs:  # its references no longer hold the blobs
         await metadata_store.blobs.unlink(REPO, ref.digest)
-    assert await metadata_store.blobs.forget_unreferenced([r.digest for r in refs]) == [
-        r.digest for r in refs
-    ]
+    unused = await metadata_store.garbage.unused_blobs(time.time() + 1)
+    assert set(unused) == {r.digest for r in refs}
     assert not await metadata_store.manifests.delete(REPO, doomed.digest)
 
 

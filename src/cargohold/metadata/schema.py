@@ -13,13 +13,27 @@ repositories = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
-# Content known to the registry: the bytes are durable in the blob store.
+
+def _touched_at() -> sa.Column[float]:
+    """When something last made the row live (migration 0003); GC's grace clock."""
+    return sa.Column(
+        "touched_at", sa.Float, nullable=False, server_default=sa.text("0")
+    )
+
+
+# Content known to the registry. ``state`` (migration 0003): ``present`` (the bytes
+# are durable in the blob store), ``pending`` (an upload claimed the digest and is
+# committing its bytes) or ``deleting`` (a GC tombstone: the bytes are being deleted,
+# and the row goes after them; ``touched_at`` is then the start of the deleter's lease).
 blobs = sa.Table(
     "blobs",
     metadata,
     sa.Column("digest", sa.String(200), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    _touched_at(),
+    sa.Column("state", sa.String(16), nullable=False, server_default="present"),
+    sa.Index("ix_blobs_state", "state"),
 )
 
 # Which repository may serve which blob (a blob is stored once, linked many times).
@@ -29,6 +43,8 @@ repository_blobs = sa.Table(
     sa.Column("repository", sa.String(255), primary_key=True),
     sa.Column("digest", sa.String(200), primary_key=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    _touched_at(),
+    sa.Index("ix_repository_blobs_digest", "digest"),
 )
 
 manifests = sa.Table(
@@ -42,6 +58,7 @@ manifests = sa.Table(
     sa.Column("subject", sa.String(200)),
     sa.Column("annotations", sa.Text),  # JSON object or NULL
     sa.Column("created_at", sa.Float, nullable=False),
+    _touched_at(),
     sa.Index("ix_manifests_subject", "repository", "subject"),
 )
 
@@ -73,6 +90,9 @@ uploads = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # The digest the session is committing (set before its bytes move): GC spares it.
+    sa.Column("claimed_digest", sa.String(200)),
+    sa.Index("ix_uploads_claimed_digest", "claimed_digest"),
 )
 
 # --- identities, entitlements and audit (migration 0002) ---------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -15,11 +16,13 @@ from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database, insert_ignore
 from cargohold.metadata.store import (
     BlobIndex,
+    GarbageIndex,
     ManifestIndex,
     ManifestRecord,
     Reference,
     RepositoryIndex,
     SizeMismatch,
+    Tombstone,
     UploadIndex,
     UploadRecord,
 )
@@ -27,7 +30,14 @@ from cargohold.metadata.store import (
 # How many levels of index children and referrers a tag's reach follows.
 _MAX_DEPTH = 8
 
-_UPLOAD = sa.select(t.uploads).where(t.uploads.c.id == sa.bindparam("id"))
+_UPLOAD_COLUMNS = (
+    t.uploads.c.id,
+    t.uploads.c.repository,
+    t.uploads.c.size,
+    t.uploads.c.created_at,
+    t.uploads.c.updated_at,
+)
+_UPLOAD = sa.select(*_UPLOAD_COLUMNS).where(t.uploads.c.id == sa.bindparam("id"))
 _REPOSITORY = sa.select(t.repositories.c.name).where(
     t.repositories.c.name == sa.bindparam("name")
 )
@@ -58,17 +68,63 @@ def _ensure_repository(db: Database, conn: Connection, repository: str) -> None:
     )
 
 
-def _link(
-    db: Database, conn: Connection, repository: str, digest: str, size: int
-) -> None:
+def insert_new(db: Database, conn: Connection, table: sa.Table, **values: Any) -> bool:
+    """INSERT unless the key exists; whether this statement inserted the row.
+
+    (``rowcount`` cannot tell: psycopg reports -1 for ``ON CONFLICT DO NOTHING``.)
+    """
+    statement = cast("sa.Insert", insert_ignore(db, table, **values))
+    key = next(iter(table.primary_key.columns))
+    return conn.execute(statement.returning(key)).first() is not None
+
+
+class BlobRow(NamedTuple):
+    state: str  # "present" | "pending" | "deleting"
+    size: int
+    touched_at: float
+
+
+def lock_blob(conn: Connection, digest: str) -> BlobRow | None:
+    """The blob's (state, size, touched_at), its row locked until commit (PostgreSQL).
+
+    Every writer that makes a blob live or dead locks its row first: on PostgreSQL a
+    concurrent writer then waits, and its next statement sees what this one committed.
+    On SQLite ``BEGIN IMMEDIATE`` already serialises writers (no ``FOR UPDATE`` there).
+    """
+    b = t.blobs
+    query = sa.select(b.c.state, b.c.size, b.c.touched_at).where(b.c.digest == digest)
+    row = conn.execute(query.with_for_update()).first()
+    return None if row is None else BlobRow(str(row[0]), int(row[1]), float(row[2]))
+
+
+def _touch_blob(conn: Connection, digest: str, now: float, **values: str) -> None:
+    conn.execute(
+        sa.update(t.blobs)
+        .where(t.blobs.c.digest == digest)
+        .values(touched_at=now, **values)
+    )
+
+
+def _link(db: Database, conn: Connection, repository: str, digest: str) -> None:
+    """Link (or touch the link of) a blob whose row the caller holds ``present``."""
     now = time.time()
     _ensure_repository(db, conn, repository)
-    conn.execute(insert_ignore(db, t.blobs, digest=digest, size=size, created_at=now))
-    conn.execute(
-        insert_ignore(
-            db, t.repository_blobs, repository=repository, digest=digest, created_at=now
-        )
+    rb = t.repository_blobs
+    inserted = insert_new(
+        db,
+        conn,
+        rb,
+        repository=repository,
+        digest=digest,
+        created_at=now,
+        touched_at=now,
     )
+    if not inserted:
+        conn.execute(
+            sa.update(rb)
+            .where(rb.c.repository == repository, rb.c.digest == digest)
+            .values(touched_at=now)
+        )
 
 
 class SqlBlobIndex:
@@ -98,45 +154,40 @@ class SqlBlobIndex:
 
     async def link_existing(self, repository: str, digest: str) -> int | None:
         def run(conn: Connection) -> int | None:
-            size = conn.execute(
-                sa.select(t.blobs.c.size).where(t.blobs.c.digest == digest)
-            ).scalar()
-            if size is not None:
-                _link(self._db, conn, repository, digest, size)
-            return size
+            row = lock_blob(conn, digest)
+            if row is None or row.state != "present":
+                return None  # unknown, still being committed, or being deleted
+            _touch_blob(conn, digest, time.time())
+            _link(self._db, conn, repository, digest)
+            return int(row.size)
 
         return await self._db.write(run)
 
-    async def forget_unreferenced(self, digests: list[str]) -> list[str]:
-        def run(conn: Connection) -> list[str]:
-            linked = sa.select(t.repository_blobs.c.digest).where(
-                t.repository_blobs.c.digest.in_(digests)
-            )
-            referenced = sa.select(t.manifest_references.c.target).where(
-                t.manifest_references.c.target.in_(digests)
-            )
-            used = set(conn.execute(linked).scalars())
-            used |= set(conn.execute(referenced).scalars())
-            unused = [d for d in digests if d not in used]
-            if unused:
-                conn.execute(sa.delete(t.blobs).where(t.blobs.c.digest.in_(unused)))
-            return unused
+    async def forget(self, digests: list[str], now: float) -> list[Tombstone]:
+        b = t.blobs
 
-        return await self._db.write(run)
-
-    async def forget(self, digests: list[str]) -> None:
-        def run(conn: Connection) -> None:
+        def run(conn: Connection) -> list[Tombstone]:
             conn.execute(
                 sa.delete(t.repository_blobs).where(
                     t.repository_blobs.c.digest.in_(digests)
                 )
             )
-            conn.execute(sa.delete(t.blobs).where(t.blobs.c.digest.in_(digests)))
+            conn.execute(
+                sa.update(b)
+                .where(b.c.digest.in_(digests))
+                .values(state="deleting", touched_at=now)
+            )
+            rows = conn.execute(
+                sa.select(b.c.digest, b.c.size).where(b.c.digest.in_(digests))
+            )
+            return [Tombstone(digest, size, now) for digest, size in rows]
 
-        await self._db.write(run)
+        return await self._db.write(run)
 
     async def all_records(self) -> dict[str, int]:
-        query = sa.select(t.blobs.c.digest, t.blobs.c.size)
+        query = sa.select(t.blobs.c.digest, t.blobs.c.size).where(
+            t.blobs.c.state == "present"
+        )
         return await self._db.read(lambda conn: dict(conn.execute(query).all()))
 
 
@@ -163,21 +214,67 @@ class SqlUploadIndex:
         )
         return await self._db.write(lambda conn: conn.execute(query).rowcount == 1)
 
+    async def claim(self, upload_id: str, digest: str, size: int) -> Tombstone | None:
+        def run(conn: Connection) -> Tombstone | None:
+            now = time.time()
+            conn.execute(
+                insert_ignore(
+                    self._db,
+                    t.blobs,
+                    digest=digest,
+                    size=size,
+                    created_at=now,
+                    touched_at=now,
+                    state="pending",
+                )
+            )
+            row = lock_blob(conn, digest)
+            if row is None:  # a tombstone dropped since the insert: claim afresh
+                return Tombstone(digest, size, 0.0)
+            if row.state == "deleting":
+                return Tombstone(digest, int(row.size), float(row.touched_at))
+            _touch_blob(conn, digest, now)
+            conn.execute(
+                sa.update(t.uploads)
+                .where(t.uploads.c.id == upload_id)
+                .values(claimed_digest=digest)
+            )
+            return None
+
+        return await self._db.write(run)
+
     async def finish(
         self, upload_id: str, repository: str, digest: str, size: int
-    ) -> None:
-        def run(conn: Connection) -> None:
+    ) -> bool:
+        def run(conn: Connection) -> bool:
+            row = lock_blob(conn, digest)
+            if row is None:  # a session claimed before migration 0003
+                conn.execute(
+                    insert_ignore(
+                        self._db,
+                        t.blobs,
+                        digest=digest,
+                        size=size,
+                        created_at=time.time(),
+                        touched_at=time.time(),
+                    )
+                )
+            elif row.state == "deleting":
+                return False
+            else:
+                _touch_blob(conn, digest, time.time(), state="present")
             conn.execute(sa.delete(t.uploads).where(t.uploads.c.id == upload_id))
-            _link(self._db, conn, repository, digest, size)
+            _link(self._db, conn, repository, digest)
+            return True
 
-        await self._db.write(run)
+        return await self._db.write(run)
 
     async def delete(self, upload_id: str) -> None:
         query = sa.delete(t.uploads).where(t.uploads.c.id == upload_id)
         await self._db.write(lambda conn: conn.execute(query))
 
     async def older_than(self, timestamp: float) -> list[UploadRecord]:
-        query = sa.select(t.uploads).where(t.uploads.c.updated_at < timestamp)
+        query = sa.select(*_UPLOAD_COLUMNS).where(t.uploads.c.updated_at < timestamp)
         rows = await self._db.read(lambda conn: conn.execute(query).all())
         return [UploadRecord(*row) for row in rows]
 
@@ -252,14 +349,48 @@ class SqlManifestIndex:
                 unmet.append(SizeMismatch(ref, stored))
         return unmet
 
+    @staticmethod
+    def _touch(
+        conn: Connection,
+        record: ManifestRecord,
+        references: list[Reference],
+        now: float,
+    ) -> None:
+        """Lock and touch the rows this PUT depends on (GC fence), in digest order.
+
+        The blob links and child manifests it references, and the manifest itself if
+        stored (a re-tag): GC locks the same rows before it decides, so either it sees
+        this PUT or this PUT sees the rows gone (``MANIFEST_BLOB_UNKNOWN``).
+        """
+        rb, m = t.repository_blobs, t.manifests
+        blobs = sorted({r.digest for r in references if r.kind == "blob"})
+        manifests = sorted(
+            {r.digest for r in references if r.kind == "manifest"} | {record.digest}
+        )
+        for table, digests in ((rb, blobs), (m, manifests)):
+            if not digests:
+                continue
+            where = (
+                table.c.repository == record.repository,
+                table.c.digest.in_(digests),
+            )
+            conn.execute(
+                sa.select(table.c.digest)
+                .where(*where)
+                .order_by(table.c.digest)
+                .with_for_update()
+            ).all()
+            conn.execute(sa.update(table).where(*where).values(touched_at=now))
+
     async def put(
         self, record: ManifestRecord, *, tag: str | None, references: list[Reference]
     ) -> list[Reference | SizeMismatch]:
         def run(conn: Connection) -> list[Reference | SizeMismatch]:
+            now = time.time()
+            self._touch(conn, record, references, now)
             missing = self._missing(conn, record.repository, references)
             if missing:
                 return missing
-            now = time.time()
             _ensure_repository(self._db, conn, record.repository)
             conn.execute(
                 insert_ignore(
@@ -273,6 +404,7 @@ class SqlManifestIndex:
                     subject=record.subject,
                     annotations=record.annotations,
                     created_at=now,
+                    touched_at=now,
                 )
             )
             for ref in references:
@@ -382,47 +514,59 @@ class SqlManifestIndex:
     async def reachable(
         self, repository: str, tag_allowed: Callable[[str], bool]
     ) -> tuple[frozenset[str], frozenset[str]]:
-        r, m = t.manifest_references, t.manifests
+        return await self._db.read(
+            lambda conn: reach(conn, repository, tag_allowed, _MAX_DEPTH)
+        )
 
-        def run(conn: Connection) -> tuple[frozenset[str], frozenset[str]]:
-            tags = conn.execute(
-                sa.select(t.tags.c.name, t.tags.c.digest).where(
-                    t.tags.c.repository == repository
-                )
+
+def reach(
+    conn: Connection,
+    repository: str,
+    tag_allowed: Callable[[str], bool],
+    max_depth: int | None,
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Manifests and blobs reached from the tags ``tag_allowed`` accepts.
+
+    Follows index children and referrers ``max_depth`` levels (``None``: all of them,
+    as GC must: content deeper than a bound is still in use).
+    """
+    r, m = t.manifest_references, t.manifests
+    tags = conn.execute(
+        sa.select(t.tags.c.name, t.tags.c.digest).where(
+            t.tags.c.repository == repository
+        )
+    )
+    frontier = {digest for name, digest in tags if tag_allowed(name)}
+    manifests = set(frontier)
+    depth = 0
+    while frontier and (max_depth is None or depth < max_depth):
+        depth += 1
+        children = conn.execute(
+            sa.select(r.c.target).where(
+                r.c.repository == repository,
+                r.c.kind == "manifest",
+                r.c.manifest.in_(frontier),
             )
-            frontier = {digest for name, digest in tags if tag_allowed(name)}
-            manifests = set(frontier)
-            for _ in range(_MAX_DEPTH):
-                if not frontier:
-                    break
-                children = conn.execute(
-                    sa.select(r.c.target).where(
-                        r.c.repository == repository,
-                        r.c.kind == "manifest",
-                        r.c.manifest.in_(frontier),
-                    )
-                ).scalars()
-                referrers = conn.execute(
-                    sa.select(m.c.digest).where(
-                        m.c.repository == repository, m.c.subject.in_(frontier)
-                    )
-                ).scalars()
-                frontier = (set(children) | set(referrers)) - manifests
-                manifests |= frontier
-            blobs: set[str] = set()
-            if manifests:
-                blobs.update(
-                    conn.execute(
-                        sa.select(r.c.target).where(
-                            r.c.repository == repository,
-                            r.c.kind == "blob",
-                            r.c.manifest.in_(manifests),
-                        )
-                    ).scalars()
+        ).scalars()
+        referrers = conn.execute(
+            sa.select(m.c.digest).where(
+                m.c.repository == repository, m.c.subject.in_(frontier)
+            )
+        ).scalars()
+        frontier = (set(children) | set(referrers)) - manifests
+        manifests |= frontier
+    blobs: set[str] = set()
+    if manifests:
+        blobs.update(
+            conn.execute(
+                sa.select(r.c.target).where(
+                    r.c.repository == repository,
+                    r.c.kind == "blob",
+                    r.c.manifest.in_(manifests),
                 )
-            return frozenset(manifests), frozenset(blobs)
-
-        return await self._db.read(run)
+            ).scalars()
+        )
+    return frozenset(manifests), frozenset(blobs)
 
 
 class SqlRepositoryIndex:
@@ -445,11 +589,15 @@ class SqlMetadataStore:
     """The metadata store over one ``Database``."""
 
     def __init__(self, db: Database) -> None:
+        # sql_gc builds on this module's row locking and reach.
+        from cargohold.metadata.sql_gc import SqlGarbageIndex  # noqa: PLC0415
+
         self.db = db
         self.blobs: BlobIndex = SqlBlobIndex(db)
         self.uploads: UploadIndex = SqlUploadIndex(db)
         self.manifests: ManifestIndex = SqlManifestIndex(db)
         self.repositories: RepositoryIndex = SqlRepositoryIndex(db)
+        self.garbage: GarbageIndex = SqlGarbageIndex(db)
 
     async def close(self) -> None:
         await self.db.close()

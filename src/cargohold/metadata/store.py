@@ -54,6 +54,20 @@ class SizeMismatch:
     stored: int
 
 
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """A blob row in state ``deleting``: its bytes are being deleted by its owner.
+
+    ``lease`` is the row's ``touched_at``: when the current owner took it. Only the
+    owner (who set that value) deletes the bytes and drops the row, each conditional on
+    the row still holding ``lease``; a tombstone older than the lease may be taken over.
+    """
+
+    digest: str
+    size: int
+    lease: float
+
+
 class BlobIndex(Protocol):
     async def linked_size(self, repository: str, digest: str) -> int | None:
         """Size of ``digest`` if ``repository`` may serve it, else ``None``."""
@@ -64,25 +78,22 @@ class BlobIndex(Protocol):
         ...
 
     async def link_existing(self, repository: str, digest: str) -> int | None:
-        """Link a blob the registry already holds; its size, or ``None`` if unknown."""
-        ...
+        """Link a blob the registry holds (state ``present``); its size, or ``None``.
 
-    async def forget_unreferenced(self, digests: list[str]) -> list[str]:
-        """Delete the records of those ``digests`` nothing links or references.
-
-        Checked and deleted in one transaction; returns the digests forgotten.
+        Touches the blob and the link (GC fence): a blob GC is deleting is unknown.
         """
         ...
 
-    async def forget(self, digests: list[str]) -> None:
-        """Delete the blob records and their links.
+    async def forget(self, digests: list[str], now: float) -> list[Tombstone]:
+        """Drop the links of those blobs and turn their rows into tombstones.
 
-        Used by GC, and by fsck after bytes went missing.
+        Used by fsck after bytes went missing or were damaged: the caller deletes the
+        bytes (if any) and drops the tombstones.
         """
         ...
 
     async def all_records(self) -> dict[str, int]:
-        """Every known blob with its size (fsck)."""
+        """Every blob in state ``present`` with its size (fsck)."""
         ...
 
 
@@ -95,10 +106,22 @@ class UploadIndex(Protocol):
         """Advance the size if it is still ``expected``; ``False`` on a lost race."""
         ...
 
+    async def claim(self, upload_id: str, digest: str, size: int) -> Tombstone | None:
+        """Fence ``digest`` against GC before the upload's bytes move under it.
+
+        Inserts the blob row (``pending``) or touches it, and marks the session as
+        committing ``digest``: GC takes no blob an open session claims. Returns the
+        tombstone instead when GC is deleting that content (nothing is claimed then).
+        """
+        ...
+
     async def finish(
         self, upload_id: str, repository: str, digest: str, size: int
-    ) -> None:
-        """Delete the session, record the blob and link it, in one transaction."""
+    ) -> bool:
+        """Delete the session, record the blob ``present`` and link it, atomically.
+
+        ``False`` (and nothing written) if the blob row is a tombstone by now.
+        """
         ...
 
     async def delete(self, upload_id: str) -> None: ...
@@ -165,10 +188,78 @@ class RepositoryIndex(Protocol):
         ...
 
 
+class GarbageIndex(Protocol):
+    """What ``cargohold gc`` asks of the store (``registry/gc.py`` has the protocol).
+
+    Every ``mark``/``drop`` method locks the rows it decides about and re-checks its
+    condition on them in the same transaction, so a concurrent upload, mount or manifest
+    PUT (which update those rows) either is seen or sees the tombstone.
+    """
+
+    async def dead_links(self, cutoff: float) -> list[tuple[str, str]]:
+        """(repository, digest) links untouched since ``cutoff`` unused by manifests."""
+        ...
+
+    async def drop_links(
+        self, links: list[tuple[str, str]], cutoff: float
+    ) -> list[tuple[str, str]]:
+        """Delete those of ``links`` still dead; returns them."""
+        ...
+
+    async def unused_blobs(self, cutoff: float) -> dict[str, int]:
+        """Blobs untouched since ``cutoff`` nothing links, references or claims."""
+        ...
+
+    async def mark_unused(
+        self, digests: list[str], cutoff: float, now: float
+    ) -> list[Tombstone]:
+        """Turn those of ``digests`` still unused into tombstones leased at ``now``."""
+        ...
+
+    async def mark_orphans(self, digests: list[str], now: float) -> list[Tombstone]:
+        """Tombstones (size 0) for those of ``digests`` that have no row at all."""
+        ...
+
+    async def known(self) -> set[str]:
+        """Every digest with a row, whatever its state."""
+        ...
+
+    async def tombstones(self) -> list[Tombstone]: ...
+
+    async def take_over(
+        self, tombstones: list[Tombstone], now: float
+    ) -> list[Tombstone]:
+        """Re-lease those tombstones still holding their lease; returns the new ones."""
+        ...
+
+    async def drop(self, tombstones: list[Tombstone]) -> list[Tombstone]:
+        """Delete the rows of tombstones still holding their lease; returns those."""
+        ...
+
+    async def collectable(self, cutoff: float, *, untagged: bool) -> dict[str, int]:
+        """Blobs (with sizes) a GC with this ``cutoff`` frees, tombstones included.
+
+        What no young link, claim or manifest keeps: with ``untagged``, only manifests
+        a tag reaches (or touched since ``cutoff``) keep their blobs.
+        """
+        ...
+
+    async def unreachable_manifests(self, cutoff: float) -> list[tuple[str, str, int]]:
+        """(repository, digest, size) of manifests no tag reaches, untouched since."""
+        ...
+
+    async def delete_unreachable(
+        self, repository: str, digests: list[str], cutoff: float
+    ) -> list[str]:
+        """Delete those manifests if still unreachable and untouched; returns them."""
+        ...
+
+
 class MetadataStore(Protocol):
     blobs: BlobIndex
     uploads: UploadIndex
     manifests: ManifestIndex
     repositories: RepositoryIndex
+    garbage: GarbageIndex
 
     async def close(self) -> None: ...

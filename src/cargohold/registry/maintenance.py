@@ -1,4 +1,4 @@
-"""Consistency checks (``cargohold fsck``) and garbage collection (``cargohold gc``).
+"""Consistency checks (``cargohold fsck``); garbage collection is in ``gc.py``.
 
 The metadata store is the source of truth. fsck compares it with the blob store:
 
@@ -7,22 +7,26 @@ The metadata store is the source of truth. fsck compares it with the blob store:
 * a manifest referring to a blob or child the repository no longer has;
 * bytes in storage with no record (left by a crash between commit and record):
   invisible, ``--repair`` deletes them once older than the GC grace period;
-* upload sessions without bytes, and upload bytes without a session.
+* upload sessions without bytes, and upload bytes without a session;
+* blob deletions interrupted by a crash of their owner (tombstones whose lease ran out):
+  ``--repair`` completes them.
 
-GC deletes blobs that no repository links and no manifest references, and idle uploads.
-Only bytes older than the grace period are deleted, so a push that has written its bytes
-but not yet recorded them is never undone.
+Every byte deletion goes through a tombstone (``tombstones.py``), as GC's do: a repair
+while the server runs never deletes bytes a push has just committed.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
+from cargohold.metadata.store import Tombstone
 from cargohold.oci.digest import Digest
 from cargohold.registry.services import Services
+from cargohold.registry.tombstones import complete_stale, delete_fenced, stale
 from cargohold.storage.base import BlobNotFound
 
 log = structlog.get_logger(__name__)
@@ -36,6 +40,7 @@ class Report:
     orphan_blobs: list[str] = field(default_factory=list)
     orphan_uploads: list[str] = field(default_factory=list)
     sessions_without_bytes: list[str] = field(default_factory=list)
+    interrupted_deletions: list[Tombstone] = field(default_factory=list)
     repaired: int = 0
 
     @property
@@ -52,24 +57,37 @@ class Report:
             + len(self.orphan_blobs)
             + len(self.orphan_uploads)
             + len(self.sessions_without_bytes)
+            + len(self.interrupted_deletions)
         )
 
 
-async def fsck(services: Services, *, repair: bool, grace_seconds: float) -> Report:
+async def fsck(
+    services: Services,
+    *,
+    repair: bool,
+    grace_seconds: float,
+    clock: Callable[[], float] = time.time,
+) -> Report:
     report = Report()
     records = await services.meta.blobs.all_records()
+    known = await services.meta.garbage.known()  # pending and deleting rows too
     stored: dict[str, float] = {}
     async for found, mtime in services.store.iter_digests():
         stored[str(found)] = mtime
     await _check_blobs(services, report, records, stored)
-    cutoff = time.time() - grace_seconds
+    cutoff = clock() - grace_seconds
     report.orphan_blobs = [
-        d for d, m in stored.items() if d not in records and m < cutoff
+        d for d, m in stored.items() if d not in known and m < cutoff
     ]
     report.dangling_references = await services.meta.manifests.dangling()
+    report.interrupted_deletions = [
+        stone
+        for stone in await services.meta.garbage.tombstones()
+        if stale(stone, clock())
+    ]
     await _check_uploads(services, report, cutoff)
     if repair:
-        await _repair(services, report)
+        await _repair(services, report, clock)
     return report
 
 
@@ -104,15 +122,17 @@ async def _check_uploads(services: Services, report: Report, cutoff: float) -> N
     )
 
 
-async def _repair(services: Services, report: Report) -> None:
+async def _repair(
+    services: Services, report: Report, clock: Callable[[], float]
+) -> None:
     """Fix what ``report`` found that can be fixed, and count it."""
+    meta, store = services.meta, services.store
     broken = report.missing_blobs + report.wrong_size
     if broken:
-        await services.meta.blobs.forget(broken)
-        for digest in report.wrong_size:
-            await services.store.delete(Digest.parse(digest))
-    for digest in report.orphan_blobs:
-        await services.store.delete(Digest.parse(digest))
+        await delete_fenced(meta, store, await meta.blobs.forget(broken, clock()))
+    orphans = await meta.garbage.mark_orphans(report.orphan_blobs, clock())
+    await delete_fenced(meta, store, orphans, clock=clock)
+    await complete_stale(meta, store, report.interrupted_deletions, clock=clock)
     for upload_id in report.orphan_uploads:
         await services.store.abort(upload_id)
     for upload_id in report.sessions_without_bytes:
@@ -122,35 +142,8 @@ async def _repair(services: Services, report: Report) -> None:
         + len(report.orphan_blobs)
         + len(report.orphan_uploads)
         + len(report.sessions_without_bytes)
+        + len(report.interrupted_deletions)
     )
     # Forgetting a broken blob can leave manifests that need it: those cannot be
     # repaired here (the bytes are gone), only pushed again; report them as left.
     report.dangling_references = await services.meta.manifests.dangling()
-
-
-@dataclass(slots=True)
-class GcResult:
-    blobs_deleted: int = 0
-    bytes_freed: int = 0
-    uploads_expired: int = 0
-
-
-async def collect_garbage(
-    services: Services, *, grace_seconds: float, upload_ttl_seconds: float
-) -> GcResult:
-    result = GcResult()
-    now = time.time()
-    result.uploads_expired = await services.uploads.expire(now - upload_ttl_seconds)
-    records = await services.meta.blobs.all_records()
-    candidates: list[tuple[str, float]] = []
-    async for found, mtime in services.store.iter_digests():
-        if mtime < now - grace_seconds:
-            candidates.append((str(found), mtime))
-    for start in range(0, len(candidates), 500):
-        batch = [d for d, _ in candidates[start : start + 500]]
-        for digest in await services.meta.blobs.forget_unreferenced(batch):
-            result.blobs_deleted += 1
-            result.bytes_freed += records.get(digest, 0)
-            await services.store.delete(Digest.parse(digest))
-            log.info("deleted unused blob", digest=digest)
-    return result

@@ -40,12 +40,16 @@ from cargohold.oci.errors import (
 )
 from cargohold.oci.names import RepositoryName
 from cargohold.oci.ranges import parse_content_range, upload_progress_headers
+from cargohold.registry.tombstones import complete_stale, stale
 from cargohold.storage.base import BlobNotFound, BlobStore
 
 if TYPE_CHECKING:
     from hashlib import _Hash
 
 log = structlog.get_logger(__name__)
+
+# How often a push waiting for GC to finish deleting the same content looks again.
+_TOMBSTONE_POLL_SECONDS = 0.05
 
 
 @dataclass(slots=True)
@@ -240,13 +244,38 @@ class UploadService:
             if actual != digest.hex:
                 await self._discard(upload_id)
                 raise DigestInvalid(f"content hashes to {digest.algorithm}:{actual}")
+            await self._claim(upload_id, digest, size)
             try:
                 await self._store.commit(upload_id, digest, size=size)
             except BlobNotFound:
                 raise BlobUploadUnknown(upload_id) from None
-            await self._meta.uploads.finish(upload_id, repo.value, str(digest), size)
+            await self._record(upload_id, repo.value, digest, size)
             self._hashes.pop(upload_id, None)
             return size
+
+    async def _claim(self, upload_id: str, digest: Digest, size: int) -> None:
+        """Fence ``digest`` against GC before its bytes are committed (see gc.py).
+
+        A tombstone means GC is deleting that content right now: wait until it is
+        done, or, if its owner died, complete the deletion here; then claim afresh.
+        """
+        while True:
+            stone = await self._meta.uploads.claim(upload_id, str(digest), size)
+            if stone is None:
+                return
+            if stale(stone, time.time()):
+                await complete_stale(self._meta, self._store, [stone])
+            else:
+                await asyncio.sleep(_TOMBSTONE_POLL_SECONDS)
+
+    async def _record(
+        self, upload_id: str, repository: str, digest: Digest, size: int
+    ) -> None:
+        if not await self._meta.uploads.finish(
+            upload_id, repository, str(digest), size
+        ):
+            # GC took the content after the session expired: nothing is acknowledged.
+            raise BlobUploadUnknown(upload_id)
 
     async def _committed_before_crash(
         self, record: UploadRecord, digest: Digest
@@ -265,9 +294,7 @@ class UploadService:
         if info.size != record.size:
             raise BlobUploadUnknown(record.id)
         log.info("completing an upload committed before a restart", upload=record.id)
-        await self._meta.uploads.finish(
-            record.id, record.repository, str(digest), info.size
-        )
+        await self._record(record.id, record.repository, digest, info.size)
         return True
 
     async def cancel(self, repo: RepositoryName, upload_id: str) -> None:
