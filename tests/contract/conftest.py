@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from cargohold.metadata.store import MetadataStore
     from cargohold.storage.base import BlobStore
 
 POSTGRES_URL_VARIABLE = "CARGOHOLD_TEST_POSTGRES_URL"
@@ -47,6 +48,7 @@ def store_root(tmp_path: Path) -> Path:
 
 @pytest.fixture(params=["memory", "filesystem"])
 def blob_store(request: pytest.FixtureRequest, store_root: Path) -> BlobStore:
+    # The declared return type is the conformance check (mypy runs on tests/).
     if request.param == "memory":
         return MemoryBlobStore()
     return FilesystemBlobStore(store_root, io_threads=2)
@@ -75,12 +77,13 @@ def _reset(db: Database) -> None:
 
 
 @pytest.fixture
-async def metadata_store(database_url: str) -> AsyncIterator[SqlMetadataStore]:
+async def metadata_store(database_url: str) -> AsyncIterator[MetadataStore]:
     db = Database(database_url)
     if not db.is_sqlite:
         _reset(db)
     upgrade(db)
-    store = SqlMetadataStore(db)
+    # The typed assignment is the conformance check (mypy runs on tests/).
+    store: MetadataStore = SqlMetadataStore(db)
     try:
         yield store
     finally:

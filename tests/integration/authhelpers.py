@@ -6,6 +6,7 @@ import httpx
 
 from cargohold.auth.policy import Principal
 from cargohold.registry.services import Services
+from tests.apptypes import MakeClient
 
 ADMIN = ("root", "root-password-123")
 ROOT = Principal("user", "user:root", is_admin=True)
@@ -45,7 +46,7 @@ async def as_user(
     return bearer(await token(client, f"repository:{repo}:{actions}", auth=auth))
 
 
-async def token_auth_client(make_client) -> httpx.AsyncClient:
+async def token_auth_client(make_client: MakeClient) -> httpx.AsyncClient:
     """A client of an in-process registry with token auth and the admin ``ADMIN``."""
     from cargohold.registry.bootstrap import bootstrap
     from cargohold.settings import AdminSettings

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.apptypes import MakeClient
 from tests.integration.authhelpers import token_auth_client
 from tests.integration.serverproc import NO_AUTH, ServerProcess
 
@@ -31,6 +32,6 @@ def server(workdir: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-async def auth_client(make_client) -> httpx.AsyncClient:
+async def auth_client(make_client: MakeClient) -> httpx.AsyncClient:
     """A registry with token auth on and the administrator ``authhelpers.ADMIN``."""
     return await token_auth_client(make_client)

@@ -129,6 +129,7 @@ def test_document_references_resolve() -> None:
 
 
 def test_document_schemas_are_valid_json_schemas() -> None:
+    assert len(DOC["components"]["schemas"]) > 5  # the loop below checks something
     for schema in DOC["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
 
@@ -233,8 +234,10 @@ async def test_every_operation_answers_as_documented(root: Caller) -> None:
 
 async def test_error_answers_are_documented(root: Caller) -> None:
     response = await root.send("POST", "/orgs", {"name": 1})
+    assert response.status_code == 400
     conforms(response, "POST", "/orgs")
     response = await root.send("DELETE", "/users/nobody")
+    assert response.status_code == 404
     conforms(response, "DELETE", "/users/{user}")
 
 
