@@ -1,7 +1,7 @@
 """Fixtures for the contract tier: every implementation of each Protocol.
 
 ``blob_store`` runs each test over ``MemoryBlobStore`` and ``FilesystemBlobStore``;
-``metadata_store`` over SQLite in ``tmp_path`` and, when
+``metadata_store`` and ``account_store`` over SQLite in ``tmp_path`` and, when
 ``CARGOHOLD_TEST_POSTGRES_URL`` names a throwaway PostgreSQL database, over PostgreSQL
 (skipped with its reason otherwise).
 """
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from cargohold.metadata.database import Database
 from cargohold.metadata.migrate import upgrade
 from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.storage.memory import MemoryBlobStore
 from tests.prerequisites import skip_or_fail
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from cargohold.metadata.accounts import AccountStore
     from cargohold.metadata.store import MetadataStore
     from cargohold.storage.base import BlobStore
 
@@ -88,3 +90,17 @@ async def metadata_store(database_url: str) -> AsyncIterator[MetadataStore]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def account_store(database_url: str) -> AsyncIterator[AccountStore]:
+    db = Database(database_url)
+    if not db.is_sqlite:
+        _reset(db)
+    upgrade(db)
+    # The typed assignment is the conformance check (mypy runs on tests/).
+    store: AccountStore = SqlAccountStore(db)
+    try:
+        yield store
+    finally:
+        await db.close()
