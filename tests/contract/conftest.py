@@ -104,3 +104,20 @@ async def account_store(database_url: str) -> AsyncIterator[AccountStore]:
         yield store
     finally:
         await db.close()
+
+
+@pytest.fixture
+async def both_stores(
+    database_url: str,
+) -> AsyncIterator[tuple[MetadataStore, AccountStore]]:
+    """A ``MetadataStore`` and an ``AccountStore`` on one database, as the app has."""
+    db = Database(database_url)
+    if not db.is_sqlite:
+        _reset(db)
+    upgrade(db)
+    meta: MetadataStore = SqlMetadataStore(db)
+    accounts: AccountStore = SqlAccountStore(db)
+    try:
+        yield meta, accounts
+    finally:
+        await meta.close()

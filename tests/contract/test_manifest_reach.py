@@ -37,9 +37,14 @@ def blobs_of(record: ManifestRecord) -> set[str]:
 
 
 async def put_index(
-    meta: MetadataStore, name: bytes, children: list[ManifestRecord], *, tag: str
+    meta: MetadataStore,
+    name: bytes,
+    children: list[ManifestRecord],
+    *,
+    tag: str,
+    repository: str = REPO,
 ) -> ManifestRecord:
-    record = manifest(name, media_type=mt.OCI_INDEX)
+    record = manifest(name, repository=repository, media_type=mt.OCI_INDEX)
     refs = [Reference(child.digest, "manifest") for child in children]
     assert await meta.manifests.put(record, tag=tag, references=refs) == []
     return record
