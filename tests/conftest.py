@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -46,13 +47,18 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
 async def make_client(
     settings_factory: Callable[..., Settings],
 ) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
-    """``make_client(**overrides)``: an httpx client wired to a fresh app in-process."""
+    """``make_client(**overrides)``: an httpx client wired to a fresh app in-process.
+
+    ``clock=`` replaces the services' wall clock (``tests.clock.ManualClock``).
+    """
     opened = []
 
-    async def make(**overrides: Any) -> httpx.AsyncClient:
+    async def make(
+        *, clock: Callable[[], float] = time.time, **overrides: Any
+    ) -> httpx.AsyncClient:
         overrides.setdefault("auth", {"mode": "none"})
         settings = settings_factory(**overrides)
-        services = open_services(settings)
+        services = open_services(settings, clock=clock)
         await services.start()
         app = create_app(settings, services=services)
         client = httpx.AsyncClient(

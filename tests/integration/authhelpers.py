@@ -46,12 +46,17 @@ async def as_user(
     return bearer(await token(client, f"repository:{repo}:{actions}", auth=auth))
 
 
-async def token_auth_client(make_client: MakeClient) -> httpx.AsyncClient:
-    """A client of an in-process registry with token auth and the admin ``ADMIN``."""
+async def token_auth_client(
+    make_client: MakeClient, *, auth: dict[str, object] | None = None, **kwargs: object
+) -> httpx.AsyncClient:
+    """A client of an in-process registry with token auth and the admin ``ADMIN``.
+
+    ``auth`` adds settings of the auth section; other keywords go to ``make_client``.
+    """
     from cargohold.registry.bootstrap import bootstrap
     from cargohold.settings import AdminSettings
 
-    client = await make_client(auth={"mode": "token"})
+    client = await make_client(auth={"mode": "token", **(auth or {})}, **kwargs)
     await bootstrap(
         services_of(client), AdminSettings(user=ADMIN[0], password=ADMIN[1])
     )

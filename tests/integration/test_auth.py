@@ -16,6 +16,7 @@ from cargohold.auth.policy import ANONYMOUS
 from cargohold.auth.scopes import Access
 from cargohold.auth.tokens import TokenIssuer
 from tests.apptypes import MakeClient
+from tests.clock import ManualClock
 from tests.integration.authhelpers import (
     ADMIN,
     ROOT,
@@ -23,6 +24,7 @@ from tests.integration.authhelpers import (
     bearer,
     services_of,
     token,
+    token_auth_client,
 )
 from tests.integration.helpers import assert_error, push_image
 
@@ -141,6 +143,24 @@ async def test_failed_logins_are_throttled_per_client(
     for name in ("a", "b", "c"):
         assert (await client.get("/token", auth=(name, "x"))).status_code == 401
     assert (await client.get("/token", auth=("d", "x"))).status_code == 429
+
+
+async def test_refresh_tokens_expire(make_client: MakeClient) -> None:
+    clock = ManualClock()
+    client = await token_auth_client(
+        make_client, clock=clock, auth={"refresh_token_ttl_days": 1}
+    )
+    response = await client.get(
+        "/token", params={"service": "cargohold", "offline_token": "true"}, auth=ADMIN
+    )
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": response.json()["refresh_token"],
+    }
+    clock.advance(86400 - 1)
+    assert (await client.post("/token", data=form)).status_code == 200
+    clock.advance(1)
+    assert_error(await client.post("/token", data=form), 401, "UNAUTHORIZED")
 
 
 async def test_refresh_tokens(client: httpx.AsyncClient) -> None:
