@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,40 @@ import pytest
 from cargohold import settings as settings_module
 from cargohold.api.app import create_app, open_services
 from cargohold.settings import Settings
+
+SEED_VARIABLE = "CARGOHOLD_TEST_SEED"
+# Read at import: ``_clean_environ`` removes every CARGOHOLD_* variable before a test.
+SEED_OVERRIDE = os.environ.get(SEED_VARIABLE)
+_SEED = pytest.StashKey[int]()
+
+
+@pytest.fixture
+def seed(request: pytest.FixtureRequest) -> int:
+    """The seed of this test's random choices: ``CARGOHOLD_TEST_SEED`` or a new one.
+
+    A failing test prints it in a "seed" report section; set the variable to replay.
+    """
+    value = int(SEED_OVERRIDE) if SEED_OVERRIDE else random.randrange(2**32)  # noqa: S311
+    request.node.stash[_SEED] = value
+    return value
+
+
+@pytest.fixture
+def rng(seed: int) -> random.Random:
+    """Random choices (timings, sizes, bytes) that ``seed`` replays."""
+    return random.Random(seed)  # noqa: S311 - reproducible, not secret
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and _SEED in item.stash:
+        report.sections.append(
+            ("seed", f"replay with {SEED_VARIABLE}={item.stash[_SEED]}")
+        )
+    return report
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import random
 import re
 import socket
@@ -486,10 +485,8 @@ def traffic_until_kill(
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_kill_9_mid_traffic_loses_nothing_acknowledged(
-    server: ServerProcess, workdir: Path
+    server: ServerProcess, workdir: Path, seed: int, rng: random.Random
 ) -> None:
-    seed = random.randrange(2**32)  # noqa: S311 - reproducible, not secret
-    rng = random.Random(seed)  # noqa: S311
     shared = [rng.randbytes(rng.randint(64 * KIB, 512 * KIB)) for _ in range(4)]
     ledger = Ledger()
     report: list[str] = []
@@ -585,12 +582,12 @@ def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
     "content_range", [True, False], ids=["content-range", "streamed"]
 )
 def test_client_disconnect_mid_chunk_leaves_the_upload_resumable(
-    server: ServerProcess, content_range: bool
+    server: ServerProcess, content_range: bool, rng: random.Random
 ) -> None:
     server.start()
     repo = "crash/disconnect"
-    first = os.urandom(256 * KIB)
-    second = os.urandom(10 * MIB)
+    first = rng.randbytes(256 * KIB)
+    second = rng.randbytes(10 * MIB)
     whole = first + second
     upload_file = server.data_dir / "storage" / "uploads"
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
@@ -651,10 +648,10 @@ def test_client_disconnect_mid_chunk_leaves_the_upload_resumable(
 
 
 def test_session_whose_bytes_became_a_blob_is_resumable_or_unknown(
-    server: ServerProcess,
+    server: ServerProcess, rng: random.Random
 ) -> None:
     """The state ``kill -9`` leaves between the commit rename and the metadata write."""
-    data = os.urandom(300 * KIB)
+    data = rng.randbytes(300 * KIB)
     repo = "crash/window"
     server.start()
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
