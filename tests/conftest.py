@@ -15,6 +15,7 @@ import pytest
 from cargohold import settings as settings_module
 from cargohold.api.app import create_app, open_services
 from cargohold.settings import Settings
+from tests.watch5xx import ALLOW_MARK, ServerErrorWatch
 
 SEED_VARIABLE = "CARGOHOLD_TEST_SEED"
 # Read at import: ``_clean_environ`` removes every CARGOHOLD_* variable before a test.
@@ -80,13 +81,16 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
 
 @pytest.fixture
 async def make_client(
-    settings_factory: Callable[..., Settings],
+    settings_factory: Callable[..., Settings], request: pytest.FixtureRequest
 ) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
     """``make_client(**overrides)``: an httpx client wired to a fresh app in-process.
 
-    ``clock=`` replaces the services' wall clock (``tests.clock.ManualClock``).
+    ``clock=`` replaces the services' wall clock (``tests.clock.ManualClock``). Every
+    answer is watched: a 5xx fails the test at teardown unless it is marked
+    ``allow_5xx``.
     """
     opened = []
+    watches: list[ServerErrorWatch] = []
 
     async def make(
         *, clock: Callable[[], float] = time.time, **overrides: Any
@@ -95,9 +99,10 @@ async def make_client(
         settings = settings_factory(**overrides)
         services = open_services(settings, clock=clock)
         await services.start()
-        app = create_app(settings, services=services)
+        watch = ServerErrorWatch(create_app(settings, services=services))
+        watches.append(watch)
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
+            transport=httpx.ASGITransport(app=watch), base_url="http://registry.test"
         )
         opened.append((client, services))
         return client
@@ -106,6 +111,12 @@ async def make_client(
     for client, services in opened:
         await client.aclose()
         await services.close()
+    seen = [answer for watch in watches for answer in watch.seen]
+    if seen and request.node.get_closest_marker(ALLOW_MARK) is None:
+        pytest.fail(
+            f"unexpected 5xx answers (mark the test allow_5xx if expected): {seen}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture

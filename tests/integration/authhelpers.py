@@ -7,13 +7,18 @@ import httpx
 from cargohold.auth.policy import Principal
 from cargohold.registry.services import Services
 from tests.apptypes import MakeClient
+from tests.watch5xx import ServerErrorWatch
 
 ADMIN = ("root", "root-password-123")
 ROOT = Principal("user", "user:root", is_admin=True)
 
 
 def services_of(client: httpx.AsyncClient) -> Services:
-    return client._transport.app.state.services  # type: ignore[attr-defined,no-any-return]
+    """The services behind a ``make_client`` client (its app is inside the watch)."""
+    watch = client._transport.app  # type: ignore[attr-defined]
+    assert isinstance(watch, ServerErrorWatch)
+    services: Services = watch.app.state.services  # type: ignore[attr-defined]
+    return services
 
 
 async def token(

@@ -11,7 +11,7 @@ import pytest
 
 from tests.apptypes import MakeClient
 from tests.integration.authhelpers import token_auth_client
-from tests.integration.serverproc import NO_AUTH, ServerProcess
+from tests.integration.serverproc import NO_AUTH, ServerProcess, check_log
 
 
 @pytest.fixture
@@ -22,13 +22,17 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
-def server(workdir: Path) -> Iterator[ServerProcess]:
-    """A ``cargohold serve`` subprocess (auth off), not started yet; stopped after."""
+def server(workdir: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """A ``cargohold serve`` subprocess (auth off), not started yet; stopped after.
+
+    The test fails if the server logged an unhandled error or a 5xx answer.
+    """
     process = ServerProcess(workdir / "data", workdir / "server.log", settings=NO_AUTH)
     try:
         yield process
     finally:
         process.stop()
+    check_log(process, request)
 
 
 @pytest.fixture

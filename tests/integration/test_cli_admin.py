@@ -14,7 +14,7 @@ import structlog
 from click.testing import CliRunner, Result
 
 from cargohold.cli import main
-from tests.integration.serverproc import ServerProcess
+from tests.integration.serverproc import ServerProcess, check_log
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,7 +39,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ServerProcess]:
     work = tmp_path_factory.mktemp("server")
     process = ServerProcess(work / "data", work / "server.log", settings={
         "CARGOHOLD_AUTH_MODE": "token",
@@ -51,6 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
+    check_log(process, request)
 
 
 def run(*args: str, input: str | None = None, **env: str) -> Result:  # noqa: A002

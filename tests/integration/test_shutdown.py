@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.integration.helpers import digest_of
-from tests.integration.serverproc import NO_AUTH, ServerProcess, run_cli
+from tests.integration.serverproc import NO_AUTH, ServerProcess, check_log, run_cli
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,7 +33,7 @@ OCTETS = {"Content-Type": "application/octet-stream"}
 
 
 @pytest.fixture
-def server(workdir: Path) -> Iterator[ServerProcess]:
+def server(workdir: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     process = ServerProcess(
         workdir / "data",
         workdir / "server.log",
@@ -43,6 +43,7 @@ def server(workdir: Path) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
+    check_log(process, request)
 
 
 def sigterm(server: ServerProcess) -> float:
