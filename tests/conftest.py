@@ -11,11 +11,28 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from cargohold import settings as settings_module
 from cargohold.api.app import create_app, open_services
 from cargohold.settings import Settings
 from tests.watch5xx import ALLOW_MARK, ServerErrorWatch
+
+# Property tests: a modest number of examples keeps the tiers fast; no deadline, as the
+# machine running them may be loaded. HYPOTHESIS_PROFILE=thorough for a long hunt.
+hypothesis_settings.register_profile(
+    "cargohold",
+    max_examples=40,
+    deadline=None,
+    # A function-scoped app is shared by a test's examples on purpose: whatever state
+    # they leave, no answer may be a 5xx.
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.register_profile(
+    "thorough", parent=hypothesis_settings.get_profile("cargohold"), max_examples=2000
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cargohold"))
 
 SEED_VARIABLE = "CARGOHOLD_TEST_SEED"
 # Read at import: ``_clean_environ`` removes every CARGOHOLD_* variable before a test.
