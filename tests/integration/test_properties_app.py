@@ -158,3 +158,39 @@ async def test_an_unusable_range_is_ignored(
     )
     assert response.status_code == 200, response.text
     assert response.content == LAYER
+
+
+content_ranges = st.one_of(
+    header_text,
+    st.tuples(st.integers(0, 300), st.integers(-5, 300)).map(
+        lambda pair: f"{pair[0]}-{pair[0] + pair[1]}"
+    ),
+)
+
+
+@given(
+    chunks=st.lists(
+        st.tuples(st.none() | content_ranges, st.binary(max_size=100)),
+        min_size=1,
+        max_size=4,
+    )
+)
+async def test_chunked_uploads_never_get_a_5xx_and_their_range_holds(
+    populated: httpx.AsyncClient, chunks: list[tuple[str | None, bytes]]
+) -> None:
+    started = await populated.post(f"/v2/{REPO}/blobs/uploads/")
+    assert started.status_code == 202
+    location = started.headers["Location"]
+    size = 0
+    for content_range, body in chunks:
+        headers = {"Content-Type": "application/octet-stream"}
+        if content_range is not None:
+            headers["Content-Range"] = content_range
+        response = await populated.patch(location, headers=headers, content=body)
+        assert response.status_code < 500, (content_range, body, response.text)
+        if response.status_code == 202:
+            size += len(body)
+            assert response.headers["Range"] == f"0-{max(size - 1, 0)}"
+    status = await populated.get(location)
+    assert status.status_code == 204
+    assert status.headers["Range"] == f"0-{max(size - 1, 0)}"  # "0-0" when empty
