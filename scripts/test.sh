@@ -19,7 +19,7 @@ venv="$root/.venv/bin"
 log "ruff"
 "$venv/ruff" check --quiet src tests bench
 log "mypy (strict)"
-"$venv/mypy" --no-error-summary src
+"$venv/mypy" --no-error-summary src tests
 log "example configurations"
 "$venv/cargohold" config check examples/*.toml
 

@@ -3,16 +3,70 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from cargohold import settings as settings_module
 from cargohold.api.app import create_app, open_services
 from cargohold.settings import Settings
+from tests.watch5xx import ALLOW_MARK, ServerErrorWatch
+
+# Property tests: a modest number of examples keeps the tiers fast; no deadline, as the
+# machine running them may be loaded. HYPOTHESIS_PROFILE=thorough for a long hunt.
+hypothesis_settings.register_profile(
+    "cargohold",
+    max_examples=40,
+    deadline=None,
+    # A function-scoped app is shared by a test's examples on purpose: whatever state
+    # they leave, no answer may be a 5xx.
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.register_profile(
+    "thorough", parent=hypothesis_settings.get_profile("cargohold"), max_examples=2000
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cargohold"))
+
+SEED_VARIABLE = "CARGOHOLD_TEST_SEED"
+# Read at import: ``_clean_environ`` removes every CARGOHOLD_* variable before a test.
+SEED_OVERRIDE = os.environ.get(SEED_VARIABLE)
+_SEED = pytest.StashKey[int]()
+
+
+@pytest.fixture
+def seed(request: pytest.FixtureRequest) -> int:
+    """The seed of this test's random choices: ``CARGOHOLD_TEST_SEED`` or a new one.
+
+    A failing test prints it in a "seed" report section; set the variable to replay.
+    """
+    value = int(SEED_OVERRIDE) if SEED_OVERRIDE else random.randrange(2**32)  # noqa: S311
+    request.node.stash[_SEED] = value
+    return value
+
+
+@pytest.fixture
+def rng(seed: int) -> random.Random:
+    """Random choices (timings, sizes, bytes) that ``seed`` replays."""
+    return random.Random(seed)  # noqa: S311 - reproducible, not secret
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and _SEED in item.stash:
+        report.sections.append(
+            ("seed", f"replay with {SEED_VARIABLE}={item.stash[_SEED]}")
+        )
+    return report
 
 
 @pytest.fixture(autouse=True)
@@ -44,19 +98,28 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
 
 @pytest.fixture
 async def make_client(
-    settings_factory: Callable[..., Settings],
+    settings_factory: Callable[..., Settings], request: pytest.FixtureRequest
 ) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
-    """``make_client(**overrides)``: an httpx client wired to a fresh app in-process."""
-    opened = []
+    """``make_client(**overrides)``: an httpx client wired to a fresh app in-process.
 
-    async def make(**overrides: Any) -> httpx.AsyncClient:
+    ``clock=`` replaces the services' wall clock (``tests.clock.ManualClock``). Every
+    answer is watched: a 5xx fails the test at teardown unless it is marked
+    ``allow_5xx``.
+    """
+    opened = []
+    watches: list[ServerErrorWatch] = []
+
+    async def make(
+        *, clock: Callable[[], float] = time.time, **overrides: Any
+    ) -> httpx.AsyncClient:
         overrides.setdefault("auth", {"mode": "none"})
         settings = settings_factory(**overrides)
-        services = open_services(settings)
+        services = open_services(settings, clock=clock)
         await services.start()
-        app = create_app(settings, services=services)
+        watch = ServerErrorWatch(create_app(settings, services=services))
+        watches.append(watch)
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
+            transport=httpx.ASGITransport(app=watch), base_url="http://registry.test"
         )
         opened.append((client, services))
         return client
@@ -65,6 +128,12 @@ async def make_client(
     for client, services in opened:
         await client.aclose()
         await services.close()
+    seen = [answer for watch in watches for answer in watch.seen]
+    if seen and request.node.get_closest_marker(ALLOW_MARK) is None:
+        pytest.fail(
+            f"unexpected 5xx answers (mark the test allow_5xx if expected): {seen}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
@@ -81,4 +150,5 @@ def free_port() -> int:
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import NoReturn
 
 import pytest
 
@@ -16,7 +17,7 @@ def on_ci() -> bool:
     return os.environ.get("CI") == "true"
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     if on_ci():
         pytest.fail(
             f"{reason} (CI=true: a missing prerequisite is a failure)", pytrace=False

@@ -1,7 +1,7 @@
 """Fixtures for the contract tier: every implementation of each Protocol.
 
 ``blob_store`` runs each test over ``MemoryBlobStore`` and ``FilesystemBlobStore``;
-``metadata_store`` over SQLite in ``tmp_path`` and, when
+``metadata_store`` and ``account_store`` over SQLite in ``tmp_path`` and, when
 ``CARGOHOLD_TEST_POSTGRES_URL`` names a throwaway PostgreSQL database, over PostgreSQL
 (skipped with its reason otherwise).
 """
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from cargohold.metadata.database import Database
 from cargohold.metadata.migrate import upgrade
 from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.storage.memory import MemoryBlobStore
 from tests.prerequisites import skip_or_fail
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from cargohold.metadata.accounts import AccountStore
+    from cargohold.metadata.store import MetadataStore
     from cargohold.storage.base import BlobStore
 
 POSTGRES_URL_VARIABLE = "CARGOHOLD_TEST_POSTGRES_URL"
@@ -47,6 +50,7 @@ def store_root(tmp_path: Path) -> Path:
 
 @pytest.fixture(params=["memory", "filesystem"])
 def blob_store(request: pytest.FixtureRequest, store_root: Path) -> BlobStore:
+    # The declared return type is the conformance check (mypy runs on tests/).
     if request.param == "memory":
         return MemoryBlobStore()
     return FilesystemBlobStore(store_root, io_threads=2)
@@ -75,13 +79,45 @@ def reset(db: Database) -> None:
 
 
 @pytest.fixture
-async def metadata_store(database_url: str) -> AsyncIterator[SqlMetadataStore]:
+async def metadata_store(database_url: str) -> AsyncIterator[MetadataStore]:
     db = Database(database_url)
     if not db.is_sqlite:
         reset(db)
     upgrade(db)
-    store = SqlMetadataStore(db)
+    # The typed assignment is the conformance check (mypy runs on tests/).
+    store: MetadataStore = SqlMetadataStore(db)
     try:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def account_store(database_url: str) -> AsyncIterator[AccountStore]:
+    db = Database(database_url)
+    if not db.is_sqlite:
+        reset(db)
+    upgrade(db)
+    # The typed assignment is the conformance check (mypy runs on tests/).
+    store: AccountStore = SqlAccountStore(db)
+    try:
+        yield store
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def both_stores(
+    database_url: str,
+) -> AsyncIterator[tuple[MetadataStore, AccountStore]]:
+    """A ``MetadataStore`` and an ``AccountStore`` on one database, as the app has."""
+    db = Database(database_url)
+    if not db.is_sqlite:
+        reset(db)
+    upgrade(db)
+    meta: MetadataStore = SqlMetadataStore(db)
+    accounts: AccountStore = SqlAccountStore(db)
+    try:
+        yield meta, accounts
+    finally:
+        await meta.close()

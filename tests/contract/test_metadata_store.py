@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from cargohold.metadata.database import Database
-from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.store import (
     ManifestRecord,
     Reference,
@@ -83,12 +81,6 @@ async def push_image(
     refs = [Reference(config, "blob"), Reference(layer, "blob")]
     assert await meta.manifests.put(record, tag=tag, references=refs) == []
     return record
-
-
-async def test_sql_store_conforms_to_the_protocol(database_url: str) -> None:
-    # mypy checks this assignment; the suite itself is typed against the Protocol.
-    meta: MetadataStore = SqlMetadataStore(Database(database_url))
-    await meta.close()
 
 
 # --- uploads --------------------------------------------------------------------------

@@ -6,13 +6,19 @@ import httpx
 
 from cargohold.auth.policy import Principal
 from cargohold.registry.services import Services
+from tests.apptypes import MakeClient
+from tests.watch5xx import ServerErrorWatch
 
 ADMIN = ("root", "root-password-123")
 ROOT = Principal("user", "user:root", is_admin=True)
 
 
 def services_of(client: httpx.AsyncClient) -> Services:
-    return client._transport.app.state.services  # type: ignore[attr-defined,no-any-return]
+    """The services behind a ``make_client`` client (its app is inside the watch)."""
+    watch = client._transport.app  # type: ignore[attr-defined]
+    assert isinstance(watch, ServerErrorWatch)
+    services: Services = watch.app.state.services  # type: ignore[attr-defined]
+    return services
 
 
 async def token(
@@ -45,12 +51,17 @@ async def as_user(
     return bearer(await token(client, f"repository:{repo}:{actions}", auth=auth))
 
 
-async def token_auth_client(make_client) -> httpx.AsyncClient:
-    """A client of an in-process registry with token auth and the admin ``ADMIN``."""
+async def token_auth_client(
+    make_client: MakeClient, *, auth: dict[str, object] | None = None, **kwargs: object
+) -> httpx.AsyncClient:
+    """A client of an in-process registry with token auth and the admin ``ADMIN``.
+
+    ``auth`` adds settings of the auth section; other keywords go to ``make_client``.
+    """
     from cargohold.registry.bootstrap import bootstrap
     from cargohold.settings import AdminSettings
 
-    client = await make_client(auth={"mode": "token"})
+    client = await make_client(auth={"mode": "token", **(auth or {})}, **kwargs)
     await bootstrap(
         services_of(client), AdminSettings(user=ADMIN[0], password=ADMIN[1])
     )

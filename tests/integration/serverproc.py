@@ -5,7 +5,8 @@ of ending the server (graceful ``SIGTERM`` to the main process, ``SIGKILL`` to i
 process group). The server runs in its own session, so the group holds only the granian
 main process and its workers; nothing else is ever signalled.
 
-Also runs the one-shot CLI commands (``fsck``, ``gc``) against a data directory.
+Also runs the one-shot CLI commands (``fsck``, ``gc``) against a data directory, and
+checks a server's log for unhandled errors and 5xx answers (``check_log``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from pathlib import Path
 from typing import Self
 
 import httpx
+import pytest
+
+from tests.watch5xx import ALLOW_MARK, server_log_errors
 
 START_TIMEOUT = 45.0
 CLI_TIMEOUT = 120.0
@@ -139,7 +143,9 @@ class ServerProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=clean_environ(**self.settings),
+                # The access log on (unless a test says otherwise): the teardown check
+                # (``check_log``) reads it for 5xx answers.
+                env=clean_environ(**({"CARGOHOLD_LOG_ACCESS": "true"} | self.settings)),
                 # granian resolves the app target against the working directory, and
                 # fails when that directory is inside a Python package (tests/...).
                 cwd=self.data_dir,
@@ -219,3 +225,24 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def check_log(process: ServerProcess, request: pytest.FixtureRequest) -> None:
+    """Fail unless the server's log is free of unhandled errors and 5xx answers.
+
+    A test that provokes one on purpose is marked ``allow_5xx``.
+    """
+    if request.node.get_closest_marker(ALLOW_MARK) is not None:
+        return
+    try:
+        text = process.log_path.read_text(errors="replace")
+    except FileNotFoundError:
+        return
+    errors = server_log_errors(text)
+    if errors:
+        shown = "\n".join(errors[:20])
+        pytest.fail(
+            f"the server answered 5xx or failed unhandled ({len(errors)} lines; mark "
+            f"the test allow_5xx if that is expected):\n{shown}",
+            pytrace=False,
+        )

@@ -15,6 +15,8 @@ from cargohold.auth.keys import KeySet
 from cargohold.auth.policy import ANONYMOUS
 from cargohold.auth.scopes import Access
 from cargohold.auth.tokens import TokenIssuer
+from tests.apptypes import MakeClient
+from tests.clock import ManualClock
 from tests.integration.authhelpers import (
     ADMIN,
     ROOT,
@@ -22,6 +24,7 @@ from tests.integration.authhelpers import (
     bearer,
     services_of,
     token,
+    token_auth_client,
 )
 from tests.integration.helpers import assert_error, push_image
 
@@ -127,7 +130,9 @@ async def test_failed_logins_are_throttled_per_identity(
     assert int(throttled.headers["Retry-After"]) > 0
 
 
-async def test_failed_logins_are_throttled_per_client(make_client) -> None:
+async def test_failed_logins_are_throttled_per_client(
+    make_client: MakeClient,
+) -> None:
     client = await make_client(
         auth={
             "mode": "token",
@@ -138,6 +143,24 @@ async def test_failed_logins_are_throttled_per_client(make_client) -> None:
     for name in ("a", "b", "c"):
         assert (await client.get("/token", auth=(name, "x"))).status_code == 401
     assert (await client.get("/token", auth=("d", "x"))).status_code == 429
+
+
+async def test_refresh_tokens_expire(make_client: MakeClient) -> None:
+    clock = ManualClock()
+    client = await token_auth_client(
+        make_client, clock=clock, auth={"refresh_token_ttl_days": 1}
+    )
+    response = await client.get(
+        "/token", params={"service": "cargohold", "offline_token": "true"}, auth=ADMIN
+    )
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": response.json()["refresh_token"],
+    }
+    clock.advance(86400 - 1)
+    assert (await client.post("/token", data=form)).status_code == 200
+    clock.advance(1)
+    assert_error(await client.post("/token", data=form), 401, "UNAUTHORIZED")
 
 
 async def test_refresh_tokens(client: httpx.AsyncClient) -> None:
@@ -187,10 +210,14 @@ async def test_oauth_password_grant(client: httpx.AsyncClient) -> None:
     assert bad.status_code == 400
 
 
-def _issuer(client: httpx.AsyncClient, **overrides) -> TokenIssuer:
+def _issuer(
+    client: httpx.AsyncClient,
+    *,
+    issuer: str = "cargohold",
+    service: str = "cargohold",
+) -> TokenIssuer:
     auth = services_of(client).auth
-    settings = {"issuer": "cargohold", "service": "cargohold", "ttl": 300} | overrides
-    return TokenIssuer(auth.keyring.current, **settings)
+    return TokenIssuer(auth.keyring.current, issuer=issuer, service=service, ttl=300)
 
 
 async def _pull_target(client: httpx.AsyncClient) -> str:
@@ -250,8 +277,11 @@ async def test_unknown_kid_is_refused(client: httpx.AsyncClient) -> None:
 
 async def test_wrong_audience_or_issuer_is_refused(client: httpx.AsyncClient) -> None:
     path = await _pull_target(client)
-    for overrides in ({"service": "other-registry"}, {"issuer": "someone-else"}):
-        forged, _ = _issuer(client, **overrides).issue(ROOT, ACCESS)
+    for issuer in (
+        _issuer(client, service="other-registry"),
+        _issuer(client, issuer="someone-else"),
+    ):
+        forged, _ = issuer.issue(ROOT, ACCESS)
         assert_error(
             await client.get(path, headers=bearer(forged)), 401, "UNAUTHORIZED"
         )
@@ -270,7 +300,8 @@ async def test_alg_none_is_refused(client: httpx.AsyncClient) -> None:
         "admin": True,
         "access": [a.to_claim() for a in ACCESS],
     }
-    unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": kid})
+    # PyJWT takes "" as the absent key of alg "none".
+    unsigned = jwt.encode(claims, "", algorithm="none", headers={"kid": kid})
     assert_error(await client.get(path, headers=bearer(unsigned)), 401, "UNAUTHORIZED")
     public_pem = services_of(client).auth.keyring.current().active.public_key
     from cryptography.hazmat.primitives import serialization
@@ -373,7 +404,7 @@ async def test_remembered_login_follows_password_changes(
     assert new.status_code == 200
 
 
-async def test_eddsa_signing_keys(make_client) -> None:
+async def test_eddsa_signing_keys(make_client: MakeClient) -> None:
     from cargohold.registry.bootstrap import bootstrap
     from cargohold.settings import AdminSettings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import httpx
 import pytest
@@ -65,7 +66,7 @@ async def test_delete_unlinks_only_that_repository(client: httpx.AsyncClient) ->
 
 
 async def test_identical_blobs_are_stored_once(
-    client: httpx.AsyncClient, tmp_path
+    client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     digest = await push_blob(client, "a", b"same bytes")
     await push_blob(client, "b", b"same bytes")
@@ -75,7 +76,7 @@ async def test_identical_blobs_are_stored_once(
 
 
 async def test_damaged_blob_is_unknown_not_served_short(
-    client: httpx.AsyncClient, tmp_path
+    client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     data = os.urandom(5000)
     digest = await push_blob(client, "r", data)

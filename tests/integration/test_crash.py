@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import random
 import re
 import socket
@@ -33,6 +32,7 @@ import pytest
 
 from tests.integration.helpers import OCI_MANIFEST, digest_of, image_manifest
 from tests.integration.serverproc import ServerProcess, run_cli
+from tests.watch5xx import server_log_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -486,10 +486,8 @@ def traffic_until_kill(
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_kill_9_mid_traffic_loses_nothing_acknowledged(
-    server: ServerProcess, workdir: Path
+    server: ServerProcess, workdir: Path, seed: int, rng: random.Random
 ) -> None:
-    seed = random.randrange(2**32)  # noqa: S311 - reproducible, not secret
-    rng = random.Random(seed)  # noqa: S311
     shared = [rng.randbytes(rng.randint(64 * KIB, 512 * KIB)) for _ in range(4)]
     ledger = Ledger()
     report: list[str] = []
@@ -581,16 +579,47 @@ def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
     return predicate()
 
 
+def _hang_up_mid_patch(server: ServerProcess, location: str, declared: bytes) -> None:
+    """Send a PATCH declaring ``declared``, deliver 1 MiB of it, close the socket."""
+    head = [
+        f"PATCH {location} HTTP/1.1",
+        f"Host: 127.0.0.1:{server.port}",
+        "Content-Type: application/octet-stream",
+        f"Content-Length: {len(declared)}",
+    ]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        sock.sendall(declared[:MIB])
+        time.sleep(0.2)  # let the server start writing the chunk
+
+
+@pytest.mark.allow_5xx  # the body checks the log itself
+def test_client_disconnect_is_not_logged_as_a_server_error(
+    server: ServerProcess, rng: random.Random
+) -> None:
+    # A client hanging up mid-body is the client's doing: no "unhandled error", no 500.
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=30.0) as client:
+        started = client.post("/v2/crash/hangup/blobs/uploads/")
+        assert started.status_code == 202
+        location = started.headers["Location"]
+        _hang_up_mid_patch(server, location, rng.randbytes(4 * MIB))
+        status = client.get(location)  # answered after the broken request is done
+        assert status.status_code == 204, status.text
+    server.terminate()
+    assert server_log_errors(server.log_path.read_text()) == []
+
+
 @pytest.mark.parametrize(
     "content_range", [True, False], ids=["content-range", "streamed"]
 )
 def test_client_disconnect_mid_chunk_leaves_the_upload_resumable(
-    server: ServerProcess, content_range: bool
+    server: ServerProcess, content_range: bool, rng: random.Random
 ) -> None:
     server.start()
     repo = "crash/disconnect"
-    first = os.urandom(256 * KIB)
-    second = os.urandom(10 * MIB)
+    first = rng.randbytes(256 * KIB)
+    second = rng.randbytes(10 * MIB)
     whole = first + second
     upload_file = server.data_dir / "storage" / "uploads"
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
@@ -651,10 +680,10 @@ def test_client_disconnect_mid_chunk_leaves_the_upload_resumable(
 
 
 def test_session_whose_bytes_became_a_blob_is_resumable_or_unknown(
-    server: ServerProcess,
+    server: ServerProcess, rng: random.Random
 ) -> None:
     """The state ``kill -9`` leaves between the commit rename and the metadata write."""
-    data = os.urandom(300 * KIB)
+    data = rng.randbytes(300 * KIB)
     repo = "crash/window"
     server.start()
     with httpx.Client(base_url=server.url, timeout=30.0) as client:

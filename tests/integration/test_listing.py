@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.apptypes import MakeClient
 from tests.integration.helpers import assert_error, push_image
 
 pytestmark = pytest.mark.anyio
@@ -38,7 +39,7 @@ async def test_tags_sorted_and_paginated(client: httpx.AsyncClient) -> None:
     assert zero.json()["tags"] == []
 
 
-async def test_huge_n_is_clamped_with_a_link(make_client) -> None:
+async def test_huge_n_is_clamped_with_a_link(make_client: MakeClient) -> None:
     client = await make_client(registry={"max_page_size": 3})
     await _tagged(client, "r", ["a", "b", "c", "d"])
     response = await client.get("/v2/r/tags/list", params={"n": 10**12})

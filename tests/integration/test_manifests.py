@@ -88,18 +88,15 @@ async def test_docker_manifest_and_list(client: httpx.AsyncClient) -> None:
 
 async def test_index_requires_children(client: httpx.AsyncClient) -> None:
     _, child = await push_image(client, "m", "amd64")
-    index = {
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [descriptor(child, OCI_MANIFEST)],
-    }
+    children = [descriptor(child, OCI_MANIFEST)]
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}
     ok = await client.put(
         "/v2/m/manifests/multi",
         content=json.dumps(index).encode(),
         headers={"Content-Type": OCI_INDEX},
     )
     assert ok.status_code == 201
-    index["manifests"].append(descriptor(b"missing child", OCI_MANIFEST))
+    children.append(descriptor(b"missing child", OCI_MANIFEST))
     bad = await client.put(
         "/v2/m/manifests/multi2",
         content=json.dumps(index).encode(),

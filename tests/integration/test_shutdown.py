@@ -8,7 +8,7 @@ corrupt.
 
 from __future__ import annotations
 
-import os
+import random
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.integration.helpers import digest_of
-from tests.integration.serverproc import NO_AUTH, ServerProcess, run_cli
+from tests.integration.serverproc import NO_AUTH, ServerProcess, check_log, run_cli
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,7 +33,7 @@ OCTETS = {"Content-Type": "application/octet-stream"}
 
 
 @pytest.fixture
-def server(workdir: Path) -> Iterator[ServerProcess]:
+def server(workdir: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     process = ServerProcess(
         workdir / "data",
         workdir / "server.log",
@@ -43,6 +43,7 @@ def server(workdir: Path) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
+    check_log(process, request)
 
 
 def sigterm(server: ServerProcess) -> float:
@@ -111,8 +112,8 @@ def open_upload(client: httpx.Client, first: bytes) -> str:
     return location
 
 
-def test_sigterm_between_patches(server: ServerProcess) -> None:
-    data = os.urandom(3 * MIB + 12345)
+def test_sigterm_between_patches(server: ServerProcess, rng: random.Random) -> None:
+    data = rng.randbytes(3 * MIB + 12345)
     first = MIB
     server.start()
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
@@ -165,11 +166,11 @@ class SlowPatch(threading.Thread):
 
 
 def test_sigterm_during_a_streaming_patch_that_finishes_in_time(
-    server: ServerProcess,
+    server: ServerProcess, rng: random.Random
 ) -> None:
     """The in-flight chunk is drained and acknowledged; the restart sees all of it."""
     first = 512 * KIB
-    data = os.urandom(first + 6 * MIB)
+    data = rng.randbytes(first + 6 * MIB)
     server.start()
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
         location = open_upload(client, data[:first])
@@ -198,11 +199,11 @@ def test_sigterm_during_a_streaming_patch_that_finishes_in_time(
 
 @pytest.mark.slow
 def test_sigterm_during_a_streaming_patch_that_outlasts_the_timeout(
-    server: ServerProcess,
+    server: ServerProcess, rng: random.Random
 ) -> None:
     """The server stops at its timeout anyway; the cut chunk is not half-applied."""
     first = 512 * KIB
-    data = os.urandom(first + 16 * MIB)
+    data = rng.randbytes(first + 16 * MIB)
     server.start()
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
         location = open_upload(client, data[:first])

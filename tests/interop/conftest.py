@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.prerequisites import require
+from tests.watch5xx import ALLOW_MARK
 
 from .clients import ContainersEnv, require_root
 from .layouts import Image, LayoutWriter, MultiArch
@@ -28,6 +29,35 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 BIG_LAYER_BYTES = 100 * 1024 * 1024
+REGISTRIES = ("registry", "secure_registry")
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_5xx(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test during which a registry it uses logged a 5xx or an unhandled error.
+
+    The registries live for the session: only what a test's own requests logged counts.
+    """
+    servers: list[RegistryServer] = [
+        request.getfixturevalue(name)
+        for name in REGISTRIES
+        if name in request.fixturenames
+    ]
+    offsets = [server.log_size() for server in servers]
+    yield
+    if request.node.get_closest_marker(ALLOW_MARK) is not None:
+        return
+    errors = [
+        error
+        for server, offset in zip(servers, offsets, strict=True)
+        for error in server.errors_since(offset)
+    ]
+    if errors:
+        pytest.fail(
+            "the registry answered 5xx or failed unhandled (mark the test allow_5xx if "
+            "expected):\n" + "\n".join(errors[:20]),
+            pytrace=False,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.watch5xx import server_log_errors
+
 TARGET_ENV = "CARGOHOLD_INTEROP_TARGET"
 TARGETS = ("cargohold", "reference")
 START_TIMEOUT = float(os.environ.get("CARGOHOLD_INTEROP_START_TIMEOUT", "60"))
@@ -174,11 +176,31 @@ class RegistryServer:
         except httpx.HTTPError:
             return False
 
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "server.log"
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def errors_since(self, offset: int) -> list[str]:
+        """Unhandled errors and 5xx answers cargohold logged after byte ``offset``."""
+        if self.target != "cargohold":
+            return []  # another registry's log has another shape
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return server_log_errors(log.read().decode(errors="replace"))
+
     def start(self) -> None:
+        # The access log on: ``errors_since`` reads it for 5xx answers.
+        access = {"CARGOHOLD_LOG_ACCESS": "true"} if self.target == "cargohold" else {}
         self.process = Process(
             self.argv(),
-            self.workdir / "server.log",
-            env=_clean_environ() | self.settings,
+            self.log_path,
+            env=_clean_environ() | access | self.settings,
         )
         self.process.start()
         wait_until(self.process, self._answers, f"{self.target} registry")

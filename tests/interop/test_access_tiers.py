@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from cargohold.registry.admin import AdminService
+
     from .clients import ContainersEnv
     from .conftest import Layout
     from .servers import RegistryServer
@@ -211,7 +213,7 @@ def test_anonymous_starter_pull_and_refused_version(
 
 
 def _pull_token(data_dir: Path, org: str) -> str:
-    async def create(admin):
+    async def create(admin: AdminService) -> str:
         if org not in await admin.organizations(ROOT):
             await admin.create_organization(ROOT, org, client="test")
         created = await admin.create_pull_token(
@@ -263,7 +265,7 @@ def test_oras_with_credentials(
     artifact = tmp_path / "notes.txt"
     artifact.write_text("release notes\n")
 
-    def client(actions: str):
+    def client(actions: str) -> oras_client.OrasClient:
         # oras-py renews its token only on 403, while token auth answers an
         # insufficient scope with 401 (as the spec says): hand it a token for the
         # scope it is about to use, obtained with its credentials.

@@ -487,13 +487,16 @@ def test_store_uses_the_configured_helper(
             "auths": {"http://r.example": {"auth": b64("o:p")}},
         },
     )
-    message = login._store(config, "r.example", "alice", "pw")
+    password = "distinctive-password-7f3a"  # noqa: S105 - a test value
+    message = login._store(config, "r.example", "alice", password)
     assert "docker-credential-cargohold" in message
     document = authfile.read_config(config)
     assert document["auths"] == {"r.example": {}}  # no plaintext, no stale alias
-    assert "pw" not in config.read_text()
+    text = config.read_text()
+    assert password not in text
+    assert b64(f"alice:{password}") not in text
     store = helper.FileCredentialStore(tmp_path / "helper.json")
-    assert store.get("r.example") == ("alice", "pw")
+    assert store.get("r.example") == ("alice", password)
 
     assert login._erase(config, "r.example") is not None
     assert authfile.read_config(config)["auths"] == {}

@@ -46,8 +46,16 @@ def build_store(settings: Settings) -> BlobStore:
             return FilesystemBlobStore(settings.storage_root, io_threads=threads)
 
 
-def open_services(settings: Settings, *, migrate: bool = True) -> Services:
-    """Open the database and blob store named by ``settings``."""
+def open_services(
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    clock: Callable[[], float] = time.time,
+) -> Services:
+    """Open the database and blob store named by ``settings``.
+
+    ``clock`` is the wall clock the services read for expiry (tests move it).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_url)
     if migrate:
@@ -60,6 +68,7 @@ def open_services(settings: Settings, *, migrate: bool = True) -> Services:
         SqlAccountStore(database),
         settings.auth,
         max_blob_bytes=settings.registry.max_blob_bytes,
+        clock=clock,
     )
 
 

@@ -128,9 +128,14 @@ class TokenVerifier:
             raise InvalidToken(f"token rejected: {exc}") from exc
         if claims["exp"] + _LEEWAY <= now:
             raise InvalidToken("token expired")
+        # A claim of another shape (a number, a string) carries no access; it must
+        # not break the request.
+        entries = claims.get("access")
         access = tuple(
             entry
-            for entry in map(Access.from_claim, claims.get("access") or [])
+            for entry in map(
+                Access.from_claim, entries if isinstance(entries, list) else []
+            )
             if entry is not None
         )
         principal = Principal(

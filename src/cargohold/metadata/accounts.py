@@ -177,7 +177,11 @@ class RefreshTokenIndex(Protocol):
 
 class AuditLog(Protocol):
     async def append(self, *events: AuditEvent) -> None:
-        """Append events in one transaction."""
+        """Append events in one transaction.
+
+        Text fields longer than the store keeps are cut, never refused (``detail``
+        is kept whole): an event records what a client sent, whatever its length.
+        """
         ...
 
     async def query(

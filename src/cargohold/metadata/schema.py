@@ -139,7 +139,7 @@ pull_tokens = sa.Table(
     sa.Column("organization", sa.String(64), nullable=False),
     sa.Column("secret_hash", sa.String(128), nullable=False),
     sa.Column("description", sa.String(255), nullable=False),
-    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),  # a subject
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float),
     sa.Column("revoked_at", sa.Float),

@@ -75,7 +75,11 @@ class _Index:
         return await self._db.write(lambda conn: conn.execute(query).rowcount)
 
     async def _inserted(self, table: sa.Table, **values: Any) -> bool:
-        query = insert_ignore(self._db, table, **values)
+        # SQLAlchemy keeps an INSERT's rowcount only when asked: without it, psycopg's
+        # answer is -1 and every create on PostgreSQL looked like a taken name.
+        query = insert_ignore(self._db, table, **values).execution_options(
+            preserve_rowcount=True
+        )
         return await self._changed(query) == 1
 
 
@@ -420,16 +424,25 @@ class SqlRefreshTokenIndex(_Index):
         )
 
 
+def _cut(value: str, column: sa.Column[Any]) -> str:
+    """``value`` cut to the column's declared width (PostgreSQL enforces it)."""
+    width = getattr(column.type, "length", None)
+    return value[:width] if width else value
+
+
 class SqlAuditLog(_Index):
     async def append(self, *events: AuditEvent) -> None:
+        # Events carry what clients sent (a failed login's username, of any length):
+        # cut, never refused, so that one long value cannot lose its whole batch.
+        c = t.audit_events.c
         rows = [
             {
                 "at": e.at or time.time(),
-                "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
-                "outcome": e.outcome,
-                "client": e.client,
+                "actor": _cut(e.actor, c.actor),
+                "action": _cut(e.action, c.action),
+                "target": _cut(e.target, c.target),
+                "outcome": _cut(e.outcome, c.outcome),
+                "client": _cut(e.client, c.client),
                 "detail": e.detail,
             }
             for e in events

@@ -10,7 +10,7 @@ limited to some tags).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from cargohold.auth import policy
 from cargohold.auth.policy import Grant, Principal, RepositoryPolicy
@@ -30,9 +30,15 @@ MAX_CACHED_VIEWS = 10_000
 
 class AccessService:
     def __init__(
-        self, accounts: AccountStore, meta: MetadataStore, settings: AuthSettings
+        self,
+        accounts: AccountStore,
+        meta: MetadataStore,
+        settings: AuthSettings,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._accounts = accounts
+        self._clock = clock  # wall time, for expiry; injected so tests can move it
         self._meta = meta
         self._settings = settings
         self._active: dict[str, tuple[bool, float]] = {}
@@ -131,7 +137,7 @@ class AccessService:
             return (
                 token is not None
                 and token.revoked_at is None
-                and (token.expires_at is None or token.expires_at > time.time())
+                and (token.expires_at is None or token.expires_at > self._clock())
             )
         if kind == "oidc":
             return await self._accounts.oidc.get(name) is not None

@@ -18,6 +18,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cargohold.auth import passwords
@@ -61,8 +62,11 @@ class Authenticator:
         settings: AuthSettings,
         audit: AuditTrail,
         jwks: JwksCache | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._accounts = accounts
+        self._clock = clock  # wall time, for expiry; injected so tests can move it
         self._settings = settings
         self._audit = audit
         self._jwks = jwks
@@ -147,7 +151,7 @@ class Authenticator:
         ok = passwords.secret_matches(record.secret_hash if record else None, secret)
         if record is None or not ok or record.revoked_at is not None:
             return None
-        if record.expires_at is not None and record.expires_at <= time.time():
+        if record.expires_at is not None and record.expires_at <= self._clock():
             return None
         return Principal("token", f"token:{record.id}")
 
@@ -179,7 +183,7 @@ class Authenticator:
             record is None
             or not ok
             or record.revoked_at is not None
-            or record.expires_at <= time.time()
+            or record.expires_at <= self._clock()
         ):
             self._throttle.failed("refresh", client)
             self._audit.record("-", "refresh", "-", outcome="failed", client=client)
@@ -195,7 +199,7 @@ class Authenticator:
 
     async def issue_refresh_token(self, principal: Principal) -> str:
         token_id, secret = uuid.uuid4().hex, passwords.new_secret()
-        now = time.time()
+        now = self._clock()
         await self._accounts.refresh_tokens.create(
             RefreshTokenRecord(
                 token_id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -37,7 +39,12 @@ class AuthServices:
 
     @classmethod
     def build(
-        cls, accounts: AccountStore, meta: MetadataStore, settings: AuthSettings
+        cls,
+        accounts: AccountStore,
+        meta: MetadataStore,
+        settings: AuthSettings,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> AuthServices:
         from cargohold.auth.oidc import JwksCache  # noqa: PLC0415
 
@@ -49,11 +56,11 @@ class AuthServices:
         )
         oidc_http = httpx.AsyncClient(timeout=10.0)
         jwks = JwksCache(oidc_http)
-        access = AccessService(accounts, meta, settings)
+        access = AccessService(accounts, meta, settings, clock=clock)
         return cls(
             accounts=accounts,
             access=access,
-            authenticator=Authenticator(accounts, settings, audit, jwks),
+            authenticator=Authenticator(accounts, settings, audit, jwks, clock=clock),
             keyring=keyring,
             issuer=TokenIssuer(
                 keyring.current,
@@ -89,6 +96,7 @@ class Services:
         settings: AuthSettings,
         *,
         max_blob_bytes: int = 0,
+        clock: Callable[[], float] = time.time,
     ) -> Services:
         return cls(
             meta=meta,
@@ -97,7 +105,7 @@ class Services:
             uploads=UploadService(meta, store, max_blob_bytes=max_blob_bytes),
             manifests=ManifestService(meta),
             repositories=RepositoryService(meta),
-            auth=AuthServices.build(accounts, meta, settings),
+            auth=AuthServices.build(accounts, meta, settings, clock=clock),
         )
 
     async def start(self) -> None:

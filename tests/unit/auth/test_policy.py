@@ -110,7 +110,13 @@ EVERYTHING = frozenset({"pull", "push", "delete"})
         ),
     ],
 )
-def test_decide(principal, grants, repo, requested, expected) -> None:
+def test_decide(
+    principal: Principal,
+    grants: list[Grant],
+    repo: RepositoryPolicy,
+    requested: frozenset[str],
+    expected: Decision,
+) -> None:
     assert decide(principal, grants, repo, requested) == expected
 
 
@@ -130,7 +136,7 @@ def test_decision_empty() -> None:
         ("anything", (), False),
     ],
 )
-def test_tag_allowed(tag, patterns, allowed) -> None:
+def test_tag_allowed(tag: str, patterns: tuple[str, ...] | None, allowed: bool) -> None:
     assert tag_allowed(tag, patterns) is allowed
 
 

@@ -23,10 +23,11 @@ def keyset(request: pytest.FixtureRequest) -> KeySet:
     return KeySet(key, {key.kid: key})
 
 
-def _pair(keyset: KeySet, **kwargs) -> tuple[TokenIssuer, TokenVerifier]:
-    settings = {"issuer": "reg", "service": "reg"} | kwargs
-    issuer = TokenIssuer(lambda: keyset, ttl=300, **settings)
-    return issuer, TokenVerifier(lambda: keyset, issuer="reg", service="reg")
+def _pair(
+    keyset: KeySet, *, issuer: str = "reg", service: str = "reg"
+) -> tuple[TokenIssuer, TokenVerifier]:
+    issuing = TokenIssuer(lambda: keyset, ttl=300, issuer=issuer, service=service)
+    return issuing, TokenVerifier(lambda: keyset, issuer="reg", service="reg")
 
 
 def test_round_trip(keyset: KeySet) -> None:
