@@ -14,7 +14,14 @@ from collections.abc import Iterable
 
 from cargohold.auth import policy
 from cargohold.auth.policy import Grant, Principal, RepositoryPolicy
-from cargohold.auth.scopes import CATALOG, REGISTRY, REPOSITORY, Access, Scope
+from cargohold.auth.scopes import (
+    CATALOG,
+    REGISTRY,
+    REPOSITORY,
+    Access,
+    Scope,
+    merge_scopes,
+)
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.oci.errors import NameInvalid
@@ -59,13 +66,14 @@ class AccessService:
     async def grant(
         self, principal: Principal, scopes: Iterable[Scope]
     ) -> list[Access]:
-        """The access entries a token for ``scopes`` carries.
+        """The access entries a token for ``scopes`` carries: one per resource.
 
-        Nothing asked, nothing given.
+        Nothing asked, nothing given. A resource asked for several times (clients send
+        ``scope`` more than once) is decided once, for the union of the actions.
         """
         grants = await self.grants(principal)
         granted: list[Access] = []
-        for scope in scopes:
+        for scope in merge_scopes(scopes):
             if scope.type == REGISTRY and scope.name == CATALOG:
                 granted.append(Access(REGISTRY, CATALOG, ("*",)))
                 continue

@@ -23,7 +23,7 @@ def keyset(request: pytest.FixtureRequest) -> KeySet:
     return KeySet(key, {key.kid: key})
 
 
-def _pair(keyset: KeySet, **kwargs) -> tuple[TokenIssuer, TokenVerifier]:
+def _pair(keyset: KeySet, **kwargs: str) -> tuple[TokenIssuer, TokenVerifier]:
     settings = {"issuer": "reg", "service": "reg"} | kwargs
     issuer = TokenIssuer(lambda: keyset, ttl=300, **settings)
     return issuer, TokenVerifier(lambda: keyset, issuer="reg", service="reg")
@@ -39,6 +39,20 @@ def test_round_trip(keyset: KeySet) -> None:
     assert verified.find("repository", "a/b") == ACCESS[0]
     assert verified.find("repository", "c/d") is None
     assert verifier.verify(token) is verified  # cached
+
+
+def test_find_merges_every_entry_for_a_resource(keyset: KeySet) -> None:
+    issuer, verifier = _pair(keyset)
+    entries = [
+        Access("repository", "a/b", ("pull",), ("dev-*",)),
+        Access("repository", "c/d", ("pull",)),
+        Access("repository", "a/b", ("push",), ("rc-*",)),
+    ]
+    verified = verifier.verify(issuer.issue(ALICE, entries)[0])
+    assert verified.find("repository", "a/b") == Access(
+        "repository", "a/b", ("pull", "push"), ("dev-*", "rc-*")
+    )
+    assert verified.find("repository", "c/d") == entries[1]
 
 
 def test_expired_even_from_cache(keyset: KeySet) -> None:
