@@ -15,6 +15,7 @@ from cargohold.registry.admin import AdminService
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.keyring import KeyRing
+from cargohold.registry.limits import TagLimits
 from cargohold.registry.manifests import ManifestService
 from cargohold.registry.repositories import RepositoryService
 from cargohold.registry.uploads import UploadService
@@ -36,9 +37,7 @@ class AuthServices:
     oidc_http: httpx.AsyncClient
 
     @classmethod
-    def build(
-        cls, accounts: AccountStore, meta: MetadataStore, settings: AuthSettings
-    ) -> AuthServices:
+    def build(cls, accounts: AccountStore, settings: AuthSettings) -> AuthServices:
         from cargohold.auth.oidc import JwksCache  # noqa: PLC0415
 
         audit = AuditTrail(accounts)
@@ -49,7 +48,7 @@ class AuthServices:
         )
         oidc_http = httpx.AsyncClient(timeout=10.0)
         jwks = JwksCache(oidc_http)
-        access = AccessService(accounts, meta, settings)
+        access = AccessService(accounts, settings)
         return cls(
             accounts=accounts,
             access=access,
@@ -88,14 +87,16 @@ class Services:
         accounts: AccountStore,
         settings: AuthSettings,
     ) -> Services:
+        limits = TagLimits(meta)
+        auth = AuthServices.build(accounts, settings)
         return cls(
             meta=meta,
             store=store,
-            blobs=BlobService(meta, store),
+            blobs=BlobService(meta, store, limits),
             uploads=UploadService(meta, store),
-            manifests=ManifestService(meta),
-            repositories=RepositoryService(meta),
-            auth=AuthServices.build(accounts, meta, settings),
+            manifests=ManifestService(meta, limits),
+            repositories=RepositoryService(meta, auth.access),
+            auth=auth,
         )
 
     async def start(self) -> None:

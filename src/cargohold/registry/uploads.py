@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from cargohold.auth.policy import PUSH
 from cargohold.metadata.store import MetadataStore, UploadRecord
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import (
@@ -34,6 +35,7 @@ from cargohold.oci.errors import (
 )
 from cargohold.oci.names import RepositoryName
 from cargohold.oci.ranges import upload_progress_headers
+from cargohold.registry.limits import RepositoryAccess
 from cargohold.storage.base import BlobNotFound, BlobStore
 
 if TYPE_CHECKING:
@@ -85,7 +87,8 @@ class UploadService:
             lock = self._locks[upload_id] = asyncio.Lock()
         return lock
 
-    async def start(self, repo: RepositoryName) -> UploadRecord:
+    async def start(self, access: RepositoryAccess) -> UploadRecord:
+        repo = access.require(PUSH)
         upload_id = uuid.uuid4().hex
         await self._store.begin_upload(upload_id)
         await self._meta.uploads.create(upload_id, repo.value)
@@ -99,13 +102,14 @@ class UploadService:
             raise BlobUploadUnknown(upload_id[:64])
         return record
 
-    async def status(self, repo: RepositoryName, upload_id: str) -> UploadRecord:
+    async def status(self, access: RepositoryAccess, upload_id: str) -> UploadRecord:
         """The session, if its bytes are still there to continue from.
 
         A crash between moving finished bytes to their content address and recording the
         blob leaves a session without bytes: it cannot grow any more, so it is unknown
         (a retried ``PUT ?digest=`` still completes it, see ``finish``).
         """
+        repo = access.require(PUSH)
         record = await self._session(repo, upload_id)
         try:
             await self._store.upload_size(upload_id)
@@ -115,7 +119,7 @@ class UploadService:
 
     async def append(
         self,
-        repo: RepositoryName,
+        access: RepositoryAccess,
         upload_id: str,
         body: AsyncIterable[bytes],
         *,
@@ -126,8 +130,9 @@ class UploadService:
 
         Raises ``RangeInvalid`` when out of order.
         """
+        repo = access.require(PUSH)
         async with self._lock(upload_id):
-            record = await self.status(repo, upload_id)
+            record = await self.status(access, upload_id)
             if content_range is not None:
                 start, end = content_range
                 if start != record.size:
@@ -150,7 +155,7 @@ class UploadService:
 
     async def finish(
         self,
-        repo: RepositoryName,
+        access: RepositoryAccess,
         upload_id: str,
         digest: Digest,
         body: AsyncIterable[bytes] | None,
@@ -161,6 +166,7 @@ class UploadService:
 
         Returns the size.
         """
+        repo = access.require(PUSH)
         async with self._lock(upload_id):
             record = await self._session(repo, upload_id)
             if await self._committed_before_crash(record, digest):
@@ -202,7 +208,8 @@ class UploadService:
         )
         return True
 
-    async def cancel(self, repo: RepositoryName, upload_id: str) -> None:
+    async def cancel(self, access: RepositoryAccess, upload_id: str) -> None:
+        repo = access.require(PUSH)
         async with self._lock(upload_id):
             await self._session(repo, upload_id)
             await self._discard(upload_id)
