@@ -9,9 +9,8 @@ handler can forget a check. The rules for a caller limited to some tags:
 - a digest (manifest or blob) to read: it must be *reachable* from the allowed tags
   (the manifests they point at, index children, referrers, the blobs those reference);
 - a manifest pushed by digest: allowed (index children come before the tagged index);
-- what a pushed manifest points at (layers, config, children, subject): content the
-  allowed tags reach, or content no other tag reaches, so a digest alone never brings
-  another tag's content into reach;
+- a pushed referrer's subject: reachable, or reached by no other tag, so nobody attaches
+  signatures or attestations to content outside their tags;
 - a digest to delete (manifest or blob): reachable from the allowed tags and from no
   other tag (deleting a manifest removes every tag pointing at it), computed afresh.
 
@@ -22,7 +21,6 @@ challenge for anonymous callers, ``403 DENIED`` for the others.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cargohold.auth.policy import ALL_ACTIONS, OPEN, PULL, PUSH, Principal, tag_allowed
@@ -32,7 +30,7 @@ from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUnknown, Denied, RegistryError, Unauthorized
 from cargohold.oci.names import RepositoryName
 
-# Seconds a computed tag reach is reused for reads; a retag shows within this delay.
+# Seconds a computed tag reach may still grant reads after a retag closed it.
 CONTENT_VIEW_TTL = 2.0
 # Cache size beyond which the cache is emptied, bounding memory.
 MAX_CACHED_VIEWS = 10_000
@@ -144,11 +142,17 @@ class TagLimits:
         return [t for t in tags if access.allows_tag(t)]
 
     async def reaches(self, access: RepositoryAccess, digest: Digest) -> bool:
-        """Whether the caller may read ``digest`` (a manifest or a blob)."""
+        """Whether the caller may read ``digest`` (a manifest or a blob).
+
+        A cached view may say yes; a no is checked afresh, so what was just pushed
+        under an allowed tag (by this process or another) can be pulled at once.
+        """
         if access.tags is None:
             return True
-        view = await self.content_view(access.repository.value, access.tags)
-        return str(digest) in view
+        repository, wanted = access.repository.value, str(digest)
+        if wanted in await self.content_view(repository, access.tags):
+            return True
+        return wanted in await self.content_view(repository, access.tags, fresh=True)
 
     async def require_manifest(self, access: RepositoryAccess, digest: Digest) -> None:
         if not await self.reaches(access, digest):
@@ -174,21 +178,18 @@ class TagLimits:
         ):
             raise access.refusal("this digest", "delete")
 
-    async def require_referable(
-        self, access: RepositoryAccess, digests: Iterable[Digest]
-    ) -> None:
-        """A pushed manifest may point only at content the caller could reach anyway.
+    async def require_subject(self, access: RepositoryAccess, subject: Digest) -> None:
+        """A referrer's subject must not be content only other tags reach.
 
-        Content no tag reaches (blobs just uploaded, children pushed by digest) is
-        fine; content only other tags reach is refused, as if it were read.
+        Layers and index children are not checked this way: images share base layers
+        across tags, and a push that re-uploads a layer only a production tag reaches
+        must still work (the upload proves the caller holds the bytes).
         """
         if access.tags is None:
             return
-        wanted = {str(d) for d in digests}
-        if not wanted:
-            return
         repository = access.repository.value
         mine = await self.content_view(repository, access.tags, fresh=True)
-        outside = await self._outside(repository, access.tags)
-        if any(d in outside and d not in mine for d in wanted):
-            raise access.refusal("content another tag holds", PUSH)
+        if str(subject) not in mine and str(subject) in await self._outside(
+            repository, access.tags
+        ):
+            raise access.refusal("this subject", PUSH)

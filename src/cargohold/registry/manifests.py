@@ -106,10 +106,8 @@ class ManifestService:
             Reference(str(d.digest), "blob") for d in manifest.blob_references
         ]
         references += [Reference(str(d.digest), "manifest") for d in manifest.manifests]
-        pointed = [d.digest for d in (*manifest.blob_references, *manifest.manifests)]
         if manifest.subject is not None:
-            pointed.append(manifest.subject.digest)
-        await self._limits.require_referable(access, pointed)
+            await self._limits.require_subject(access, manifest.subject.digest)
         record = ManifestRecord(
             repository=repo.value,
             digest=str(digest),
