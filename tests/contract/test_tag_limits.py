@@ -17,6 +17,7 @@ from cargohold.auth.policy import ANONYMOUS, Principal
 from cargohold.auth.scopes import REPOSITORY, Access, Scope
 from cargohold.metadata.accounts import RepositorySettingsRecord
 from cargohold.registry.access import AccessService
+from cargohold.registry.limits import TagLimits
 from cargohold.settings import AuthSettings
 
 from .test_manifest_reach import put_index, put_referrer
@@ -98,6 +99,7 @@ class World:
     accounts: AccountStore
     meta: MetadataStore
     access: AccessService
+    limits: TagLimits
     by_tag: dict[str, set[str]]  # tag -> the manifests its content holds
 
 
@@ -120,8 +122,8 @@ async def _content(meta: MetadataStore) -> dict[str, set[str]]:
 @pytest.fixture
 async def world(both_stores: tuple[MetadataStore, AccountStore]) -> World:
     meta, accounts = both_stores
-    access = AccessService(accounts, meta, AuthSettings())
-    return World(accounts, meta, access, await _content(meta))
+    access = AccessService(accounts, AuthSettings())
+    return World(accounts, meta, access, TagLimits(meta), await _content(meta))
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -145,7 +147,8 @@ async def test_tag_limits(world: World, name: str) -> None:
     assert granted == [Access(REPOSITORY, REPO, case.actions, case.tags)]
     if case.tags is None:
         return  # no limit: no view is computed, everything is reachable
-    manifests, blobs = await world.access.content_view(REPO, case.tags)
+    view = await world.limits.content_view(REPO, case.tags)
+    manifests, blobs = view.manifests, view.blobs
     expected = set().union(*(world.by_tag[tag] for tag in case.reached))
     assert manifests == expected
     outside = set().union(*world.by_tag.values()) - expected

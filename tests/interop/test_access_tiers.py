@@ -212,6 +212,80 @@ def test_anonymous_starter_pull_and_refused_version(
     assert "Bearer realm=" in response.headers["WWW-Authenticate"]
 
 
+def test_tag_limited_owner_with_skopeo(
+    secure_registry: RegistryServer,
+    secure_env: ContainersEnv,
+    layout: Layout,
+    org: str,
+) -> None:
+    """grants add ORG user:tess ORG/app owner --tag 'dev-*', driven by skopeo."""
+    repo = f"{org}/app"
+    admin_creds = f"--creds={ADMIN_USER}:{ADMIN_PASSWORD}"
+    push_layout(
+        secure_env,
+        layout,
+        "single",
+        secure_env.docker(repo, "prod-1"),
+        f"--dest-creds={ADMIN_USER}:{ADMIN_PASSWORD}",
+    )
+
+    async def setup(admin):
+        await admin.create_organization(ROOT, org, client="test")
+        await admin.create_user(ROOT, "tess", "tess-password-1", client="test")
+        await admin.add_grant(
+            ROOT,
+            principal="user:tess",
+            organization=org,
+            repository=repo,
+            role="owner",
+            tags=["dev-*"],
+            client="test",
+        )
+
+    administer(secure_registry.data_dir, setup)
+    prod = inspect_digest(secure_env, secure_env.docker(repo, "prod-1"), admin_creds)
+    tess = "tess:tess-password-1"
+    # A multi-arch push (children by digest, then the tagged index), and an image whose
+    # layers so far only prod-1 reaches: both go through.
+    push_layout(
+        secure_env,
+        layout,
+        "multi",
+        secure_env.docker(repo, "dev-1"),
+        f"--dest-creds={tess}",
+        "--all",
+    )
+    push_layout(
+        secure_env,
+        layout,
+        "single",
+        secure_env.docker(repo, "dev-2"),
+        f"--dest-creds={tess}",
+    )
+
+    def delete(tag: str, *, refused: bool) -> None:
+        secure_env.run(
+            secure_env.skopeo(
+                "delete",
+                "--tls-verify=false",
+                f"--creds={tess}",
+                secure_env.docker(repo, tag),
+            ),
+            expect_failure=refused,
+        )
+
+    delete("prod-1", refused=True)
+    # dev-2 is the same manifest as prod-1: deleting it by digest would remove prod-1.
+    dev_2 = secure_env.docker(repo, "dev-2")
+    assert inspect_digest(secure_env, dev_2, f"--creds={tess}") == prod
+    delete("dev-2", refused=True)
+    delete("dev-1", refused=False)
+    assert (
+        inspect_digest(secure_env, secure_env.docker(repo, "prod-1"), admin_creds)
+        == prod
+    )
+
+
 def _pull_token(data_dir: Path, org: str) -> str:
     async def create(admin: AdminService) -> str:
         if org not in await admin.organizations(ROOT):

@@ -1,25 +1,29 @@
-"""Authorizing ``/v2`` requests with bearer tokens (Docker token auth).
+"""Authenticating ``/v2`` requests with bearer tokens (Docker token auth).
 
-``authorize`` checks the token for the repository and action and returns a ``Permit``; a
-``Permit`` then checks tag-limited access (anonymous pulls of public starter tags, or an
-entitlement limited to some tags) against the tag or digest actually requested. Anything
-not allowed gets the same answer whether or not it exists.
+``authorize`` checks the token grants the action on the repository (else ``401`` with a
+challenge naming the scope needed) and turns it into a ``RepositoryAccess``, the domain
+value every content service takes and checks (tag limits live in ``registry.limits``, so
+no handler can forget them). ``challenge_for`` gives the challenge a service's
+``LoginRequired`` is answered with.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from starlette.requests import Request
 
 from cargohold.api.state import services, settings
-from cargohold.auth.policy import ANONYMOUS, Principal, tag_allowed
-from cargohold.auth.scopes import REPOSITORY, challenge, repository_scope
+from cargohold.auth.policy import OPEN, Principal
+from cargohold.auth.scopes import (
+    CATALOG,
+    REGISTRY,
+    REPOSITORY,
+    challenge,
+    repository_scope,
+)
 from cargohold.auth.tokens import InvalidToken, VerifiedToken
-from cargohold.oci.digest import Digest
-from cargohold.oci.errors import Denied, Unauthorized
+from cargohold.oci.errors import Unauthorized
 from cargohold.oci.names import RepositoryName
-from cargohold.registry.access import AccessService
+from cargohold.registry.limits import RepositoryAccess
 
 _BEARER = "bearer "
 
@@ -31,6 +35,13 @@ def realm(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}/token"
 
 
+def challenge_for(request: Request, scope: str | None, error: str | None) -> str:
+    """The ``WWW-Authenticate`` value asking for a token for ``scope``."""
+    return challenge(
+        realm(request), settings(request).auth.service, scope=scope, error=error
+    )
+
+
 def unauthorized(
     request: Request,
     scope: str | None,
@@ -38,51 +49,8 @@ def unauthorized(
     error: str | None = None,
     detail: object = None,
 ) -> Unauthorized:
-    header = challenge(
-        realm(request), settings(request).auth.service, scope=scope, error=error
-    )
+    header = challenge_for(request, scope, error)
     return Unauthorized(detail, headers={"WWW-Authenticate": header})
-
-
-@dataclass(frozen=True, slots=True)
-class Permit:
-    """What the caller may do in one repository for this request."""
-
-    repository: str
-    principal: Principal
-    tags: tuple[str, ...] | None  # None: every tag and digest
-    access: AccessService | None
-    scope: str
-
-    def _refuse(self, request: Request, what: str) -> Exception:
-        if self.principal.anonymous:
-            return unauthorized(request, self.scope, detail=f"log in to pull {what}")
-        return Denied(f"your entitlement does not cover {what}")
-
-    def require_tag(self, request: Request, tag: str) -> None:
-        if not tag_allowed(tag, self.tags):
-            raise self._refuse(request, f"tag {tag!r}")
-
-    async def require_manifest(self, request: Request, digest: Digest) -> None:
-        if self.tags is None or self.access is None:
-            return
-        manifests, _ = await self.access.content_view(self.repository, self.tags)
-        if str(digest) not in manifests:
-            raise self._refuse(request, "this digest")
-
-    async def require_blob(self, request: Request, digest: Digest) -> None:
-        if self.tags is None or self.access is None:
-            return
-        _, blobs = await self.access.content_view(self.repository, self.tags)
-        if str(digest) not in blobs:
-            raise self._refuse(request, "this blob")
-
-    def visible_tags(self, tags: list[str]) -> list[str]:
-        return (
-            tags
-            if self.tags is None
-            else [t for t in tags if tag_allowed(t, self.tags)]
-        )
 
 
 async def authenticate(
@@ -108,25 +76,52 @@ async def authenticate(
     return token
 
 
-async def authorize(request: Request, repo: RepositoryName, action: str) -> Permit:
-    """The caller's permit for ``action`` on ``repo``.
+async def authorize(
+    request: Request, repo: RepositoryName, action: str
+) -> RepositoryAccess:
+    """The caller's access to ``repo``, which must include ``action``.
 
     Raises ``Unauthorized`` otherwise.
     """
     needed = ("pull", "push") if action == "push" else (action,)
     scope = repository_scope(repo.value, needed)
     if settings(request).auth.mode == "none":
-        return Permit(repo.value, ANONYMOUS, None, None, scope)
+        return RepositoryAccess.open(repo)
     token = await authenticate(request, scope)
     assert token is not None  # noqa: S101 - auth is on
-    entry = token.find(REPOSITORY, repo.value)
-    if entry is None or action not in entry.actions:
+    access = _access(token, repo)
+    if action not in access.actions:
         raise unauthorized(
             request,
             scope,
             error="insufficient_scope",
             detail=[{"Type": REPOSITORY, "Name": repo.value, "Action": action}],
         )
-    return Permit(
-        repo.value, token.principal, entry.tags, services(request).auth.access, scope
-    )
+    return access
+
+
+async def catalog_viewer(request: Request) -> Principal:
+    """Who lists the catalog: the token must carry ``registry:catalog:*``."""
+    scope = f"{REGISTRY}:{CATALOG}:*"
+    token = await authenticate(request, scope)
+    if token is None:
+        return OPEN
+    if token.find(REGISTRY, CATALOG) is None:
+        raise unauthorized(request, scope, error="insufficient_scope")
+    return token.principal
+
+
+async def access_to(request: Request, repo: RepositoryName) -> RepositoryAccess:
+    """Whatever the caller's token grants on ``repo`` (maybe nothing); never refuses.
+
+    For a second repository in one request (a mount's source), after ``authorize``.
+    """
+    token = await authenticate(request)
+    return RepositoryAccess.open(repo) if token is None else _access(token, repo)
+
+
+def _access(token: VerifiedToken, repo: RepositoryName) -> RepositoryAccess:
+    entry = token.find(REPOSITORY, repo.value)
+    if entry is None:
+        return RepositoryAccess(repo, token.principal, frozenset(), ())
+    return RepositoryAccess(repo, token.principal, frozenset(entry.actions), entry.tags)

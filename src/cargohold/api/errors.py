@@ -7,7 +7,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from cargohold.api.access import challenge_for
 from cargohold.oci.errors import MethodNotAllowed, RegistryError, SizeInvalid
+from cargohold.registry.limits import LoginRequired
 
 log = structlog.get_logger(__name__)
 
@@ -30,8 +32,12 @@ def render(error: RegistryError) -> Response:
     )
 
 
-async def registry_error(_request: Request, exc: Exception) -> Response:
+async def registry_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RegistryError)  # noqa: S101 - registered for this type only
+    if isinstance(exc, LoginRequired) and "WWW-Authenticate" not in exc.headers:
+        # A service refused an anonymous (or under-scoped) caller: tell the client
+        # where to get the token it needs, as every other 401 does.
+        exc.headers["WWW-Authenticate"] = challenge_for(request, exc.scope, exc.error)
     return render(exc)
 
 

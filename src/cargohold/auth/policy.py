@@ -34,8 +34,8 @@ ALL_ACTIONS = frozenset({PULL, PUSH, DELETE})
 class Principal:
     """An authenticated (or anonymous) caller: ``kind`` and a stable ``subject``."""
 
-    kind: str  # "anonymous" | "user" | "token" | "oidc"
-    subject: str  # "anonymous", "user:alice", "token:<id>", "oidc:<identity>"
+    kind: str  # "anonymous" | "user" | "token" | "oidc" | "open"
+    subject: str  # "anonymous", "user:alice", "token:<id>", "oidc:<identity>", "open"
     is_admin: bool = False
 
     @property
@@ -44,6 +44,8 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous", "anonymous")
+# Every caller when auth is off: nothing is checked, so each may do what an admin may.
+OPEN = Principal("open", "open", is_admin=True)
 
 
 @dataclass(frozen=True, slots=True)

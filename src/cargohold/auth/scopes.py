@@ -5,6 +5,7 @@ See distribution ``docs/spec/auth/scope.md``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,36 @@ def parse_scopes(values: list[str]) -> list[Scope]:
             if scope is not None:
                 scopes.append(scope)
     return scopes
+
+
+def merge_scopes(scopes: Iterable[Scope]) -> list[Scope]:
+    """One scope per resource, with the union of the actions asked for it.
+
+    Clients send ``scope`` more than once (``repository:R:pull`` then
+    ``repository:R:pull,push``); every one counts, in whatever order they come.
+    """
+    merged: dict[tuple[str, str], frozenset[str]] = {}
+    for scope in scopes:
+        key = (scope.type, scope.name)
+        merged[key] = merged.get(key, frozenset()) | scope.actions
+    return [Scope(kind, name, actions) for (kind, name), actions in merged.items()]
+
+
+def merge_access(entries: Iterable[Access]) -> Access | None:
+    """One entry from several for the same resource; ``None`` if there are none.
+
+    Actions add up; so do tag limits, and an entry without a limit lifts them all (as
+    grants do in ``auth.policy.decide``).
+    """
+    entries = list(entries)
+    if len(entries) <= 1:
+        return entries[0] if entries else None
+    first = entries[0]
+    actions = tuple(dict.fromkeys(a for e in entries for a in e.actions))
+    tags: tuple[str, ...] | None = None
+    if all(e.tags is not None for e in entries):
+        tags = tuple(dict.fromkeys(t for e in entries for t in e.tags or ()))
+    return Access(first.type, first.name, actions, tags)
 
 
 def repository_scope(name: str, actions: tuple[str, ...]) -> str:

@@ -18,7 +18,7 @@ import jwt
 
 from cargohold.auth.keys import KeySet
 from cargohold.auth.policy import Principal
-from cargohold.auth.scopes import Access
+from cargohold.auth.scopes import Access, merge_access
 
 _ALGORITHMS = ["ES256", "EdDSA"]
 _LEEWAY = 5  # seconds of clock skew tolerated between replicas
@@ -35,10 +35,12 @@ class VerifiedToken:
     expires_at: float
 
     def find(self, kind: str, name: str) -> Access | None:
-        for entry in self.access:
-            if entry.type == kind and entry.name == name:
-                return entry
-        return None
+        """Everything granted on a resource, merged over all its entries.
+
+        Our tokens carry one entry per resource, but a token is read as data: a second
+        entry for the same resource adds to the first, it never hides it.
+        """
+        return merge_access(e for e in self.access if e.type == kind and e.name == name)
 
 
 class TokenIssuer:

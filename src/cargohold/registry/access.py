@@ -1,10 +1,9 @@
 """``AccessService``: what a principal may do.
 
-Answers are data-driven decisions and content views. It feeds the pure
-``auth.policy.decide`` with grants and repository settings from the account store,
-checks that a token's principal still exists (revocation), and computes the content a
-tag-limited caller may reach (the starter tags of a public repository, or an entitlement
-limited to some tags).
+Answers are data-driven decisions. It feeds the pure ``auth.policy.decide`` with grants
+and repository settings from the account store, and checks that a token's principal
+still exists (revocation). What a tag-limited caller may reach inside a repository is
+decided by ``registry.limits``, in the services that touch the content.
 """
 
 from __future__ import annotations
@@ -14,37 +13,35 @@ from collections.abc import Callable, Iterable
 
 from cargohold.auth import policy
 from cargohold.auth.policy import Grant, Principal, RepositoryPolicy
-from cargohold.auth.scopes import CATALOG, REGISTRY, REPOSITORY, Access, Scope
+from cargohold.auth.scopes import (
+    CATALOG,
+    REGISTRY,
+    REPOSITORY,
+    Access,
+    Scope,
+    merge_scopes,
+)
 from cargohold.metadata.accounts import AccountStore
-from cargohold.metadata.store import MetadataStore
 from cargohold.oci.errors import NameInvalid
 from cargohold.oci.names import RepositoryName
 from cargohold.settings import AuthSettings
 
-# Seconds a computed tag reach is reused; a retag shows within this delay.
-CONTENT_VIEW_TTL = 2.0
-# Cache sizes beyond which a cache is emptied, bounding memory.
+# Cache size beyond which the cache is emptied, bounding memory.
 MAX_CACHED_SUBJECTS = 50_000
-MAX_CACHED_VIEWS = 10_000
 
 
 class AccessService:
     def __init__(
         self,
         accounts: AccountStore,
-        meta: MetadataStore,
         settings: AuthSettings,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._accounts = accounts
         self._clock = clock  # wall time, for expiry; injected so tests can move it
-        self._meta = meta
         self._settings = settings
         self._active: dict[str, tuple[bool, float]] = {}
-        self._views: dict[
-            tuple[str, tuple[str, ...]], tuple[frozenset[str], frozenset[str], float]
-        ] = {}
 
     async def repository_policy(self, name: str) -> RepositoryPolicy:
         record = await self._accounts.repository_settings.get(name)
@@ -65,13 +62,14 @@ class AccessService:
     async def grant(
         self, principal: Principal, scopes: Iterable[Scope]
     ) -> list[Access]:
-        """The access entries a token for ``scopes`` carries.
+        """The access entries a token for ``scopes`` carries: one per resource.
 
-        Nothing asked, nothing given.
+        Nothing asked, nothing given. A resource asked for several times (clients send
+        ``scope`` more than once) is decided once, for the union of the actions.
         """
         grants = await self.grants(principal)
         granted: list[Access] = []
-        for scope in scopes:
+        for scope in merge_scopes(scopes):
             if scope.type == REGISTRY and scope.name == CATALOG:
                 granted.append(Access(REGISTRY, CATALOG, ("*",)))
                 continue
@@ -142,20 +140,3 @@ class AccessService:
         if kind == "oidc":
             return await self._accounts.oidc.get(name) is not None
         return False
-
-    async def content_view(
-        self, repository: str, tags: tuple[str, ...]
-    ) -> tuple[frozenset[str], frozenset[str]]:
-        """Manifests and blobs reachable from the tags matching ``tags``."""
-        key = (repository, tags)
-        now = time.monotonic()
-        cached = self._views.get(key)
-        if cached is not None and cached[2] > now:
-            return cached[0], cached[1]
-        manifests, blobs = await self._meta.manifests.reachable(
-            repository, lambda tag: policy.tag_allowed(tag, tags)
-        )
-        self._views[key] = (manifests, blobs, now + CONTENT_VIEW_TTL)
-        if len(self._views) > MAX_CACHED_VIEWS:
-            self._views.clear()
-        return manifests, blobs

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import structlog
 
+from cargohold.auth.policy import DELETE, PULL, PUSH
 from cargohold.metadata.store import MetadataStore
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUnknown
-from cargohold.oci.names import RepositoryName
+from cargohold.registry.limits import RepositoryAccess, TagLimits
 from cargohold.storage.base import BlobNotFound, BlobStore
 
 log = structlog.get_logger(__name__)
@@ -26,20 +27,28 @@ class Blob:
 
 
 class BlobService:
-    def __init__(self, meta: MetadataStore, store: BlobStore) -> None:
+    """Every method takes the caller's ``RepositoryAccess`` and checks it first."""
+
+    def __init__(
+        self, meta: MetadataStore, store: BlobStore, limits: TagLimits
+    ) -> None:
         self._meta = meta
         self._store = store
+        self._limits = limits
 
-    async def head(self, repo: RepositoryName, digest: Digest) -> Blob:
-        """The blob's size if ``repo`` links it. Raises ``BlobUnknown``."""
+    async def head(self, access: RepositoryAccess, digest: Digest) -> Blob:
+        """The blob's size if the repository links it. Raises ``BlobUnknown``."""
+        repo = access.require(PULL)
+        await self._limits.require_blob(access, digest)
         size = await self._meta.blobs.linked_size(repo.value, str(digest))
         if size is None:
             raise BlobUnknown(str(digest))
         return Blob(digest, size)
 
-    async def get(self, repo: RepositoryName, digest: Digest) -> Blob:
+    async def get(self, access: RepositoryAccess, digest: Digest) -> Blob:
         """Where to read a linked blob from. Raises ``BlobUnknown``."""
-        blob = await self.head(repo, digest)
+        blob = await self.head(access, digest)
+        repo = access.repository
         redirect = await self._store.redirect_url(digest)
         if redirect is not None:
             return Blob(digest, blob.size, redirect=redirect)
@@ -63,13 +72,28 @@ class BlobService:
         return self._store.open(blob.digest, start=start, end=end)
 
     async def mount(
-        self, repo: RepositoryName, digest: Digest, source: RepositoryName | None
+        self,
+        access: RepositoryAccess,
+        digest: Digest,
+        source_access: RepositoryAccess | None,
     ) -> Blob | None:
-        """Link an existing blob into ``repo`` without upload; ``None`` if not possible.
+        """Link an existing blob without upload; ``None`` if not possible or allowed.
 
-        With ``source`` the blob must be linked there; without it, any blob the registry
-        holds may be mounted (spec.md, "Mounting a blob from another repository").
+        With a source the caller must be able to read the blob there, under the same
+        rules as a pull; without one, any blob the registry holds may be mounted
+        (spec.md, "Mounting a blob from another repository"), which only an
+        administrator may ask: anyone else could link private content they only know
+        the digest of. Refused mounts fall back to an upload, as the spec allows.
         """
+        repo = access.require(PUSH)
+        if source_access is None:
+            if not access.principal.is_admin:
+                return None
+        elif PULL not in source_access.actions or not await self._limits.reaches(
+            source_access, digest
+        ):
+            return None
+        source = source_access.repository if source_access else None
         if (
             source is not None
             and await self._meta.blobs.linked_size(source.value, str(digest)) is None
@@ -78,7 +102,9 @@ class BlobService:
         size = await self._meta.blobs.link_existing(repo.value, str(digest))
         return None if size is None else Blob(digest, size)
 
-    async def delete(self, repo: RepositoryName, digest: Digest) -> None:
-        """Unlink the blob from ``repo``; its bytes go at the next GC if unused."""
+    async def delete(self, access: RepositoryAccess, digest: Digest) -> None:
+        """Unlink the blob from the repository; its bytes go at GC if unused."""
+        repo = access.require(DELETE)
+        await self._limits.require_deletable(access, digest)
         if not await self._meta.blobs.unlink(repo.value, str(digest)):
             raise BlobUnknown(str(digest))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from cargohold.auth.policy import DELETE, PULL, PUSH
 from cargohold.metadata.store import (
     ManifestRecord,
     MetadataStore,
@@ -21,8 +22,9 @@ from cargohold.oci.errors import (
     NameUnknown,
 )
 from cargohold.oci.manifest import Descriptor, parse_manifest
-from cargohold.oci.names import RepositoryName, Tag
-from cargohold.registry.paging import Keep, Page, visible_page
+from cargohold.oci.names import Tag
+from cargohold.registry.limits import RepositoryAccess, TagLimits
+from cargohold.registry.paging import Page, visible_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +80,21 @@ def _raise_unmet(unmet: list[Reference | SizeMismatch]) -> None:
 
 
 class ManifestService:
-    def __init__(self, meta: MetadataStore) -> None:
-        self._meta = meta
+    """Every method takes the caller's ``RepositoryAccess`` and checks it first."""
 
-    async def get(self, repo: RepositoryName, ref: ManifestRef) -> StoredManifest:
+    def __init__(self, meta: MetadataStore, limits: TagLimits) -> None:
+        self._meta = meta
+        self._limits = limits
+
+    async def get(self, access: RepositoryAccess, ref: ManifestRef) -> StoredManifest:
         """The manifest a tag points at, or the one with that digest."""
+        repo = access.require(PULL)
         if ref.tag is not None:
+            self._limits.require_tag(access, ref.tag.value)
             record = await self._meta.manifests.by_tag(repo.value, ref.tag.value)
         else:
+            assert ref.digest is not None  # noqa: S101 - a tag or a digest
+            await self._limits.require_manifest(access, ref.digest)
             record = await self._meta.manifests.by_digest(repo.value, str(ref.digest))
         if record is None:
             raise ManifestUnknown(str(ref.tag or ref.digest))
@@ -93,7 +102,7 @@ class ManifestService:
 
     async def put(
         self,
-        repo: RepositoryName,
+        access: RepositoryAccess,
         ref: ManifestRef,
         content: bytes,
         content_type: str | None,
@@ -106,7 +115,12 @@ class ManifestService:
             ManifestInvalid: a descriptor's size differs from the stored blob's or
                 child manifest's (reported first: no upload can fix it).
             ManifestBlobUnknown: a referenced blob or child manifest is not in ``repo``.
+            Denied, Unauthorized: the tag, or what the manifest points at, is outside
+                the caller's tag limits.
         """
+        repo = access.require(PUSH)
+        if ref.tag is not None:
+            self._limits.require_tag(access, ref.tag.value)
         manifest = parse_manifest(content, content_type)
         algorithm = ref.digest.algorithm if ref.digest else "sha256"
         digest = Digest.of(content, algorithm)
@@ -118,6 +132,8 @@ class ManifestService:
         references += [
             Reference(str(d.digest), "manifest", d.size) for d in manifest.manifests
         ]
+        if manifest.subject is not None:
+            await self._limits.require_subject(access, manifest.subject.digest)
         record = ManifestRecord(
             repository=repo.value,
             digest=str(digest),
@@ -139,36 +155,44 @@ class ManifestService:
             subject=manifest.subject.digest if manifest.subject else None,
         )
 
-    async def delete(self, repo: RepositoryName, ref: ManifestRef) -> None:
+    async def delete(self, access: RepositoryAccess, ref: ManifestRef) -> None:
         """Delete a tag, or a manifest with every tag pointing at it."""
+        repo = access.require(DELETE)
         if ref.tag is not None:
+            self._limits.require_tag(access, ref.tag.value)
             found = await self._meta.manifests.delete_tag(repo.value, ref.tag.value)
         else:
+            assert ref.digest is not None  # noqa: S101 - a tag or a digest
+            await self._limits.require_deletable(access, ref.digest)
             found = await self._meta.manifests.delete(repo.value, str(ref.digest))
         if not found:
             raise ManifestUnknown(str(ref.tag or ref.digest))
 
     async def tags(
-        self,
-        repo: RepositoryName,
-        *,
-        last: str | None,
-        limit: int | None,
-        keep: Keep | None = None,
+        self, access: RepositoryAccess, *, last: str | None, limit: int | None
     ) -> Page:
-        """Tags after ``last``, sorted; ``keep`` filters what the caller sees."""
+        """Tags after ``last``, sorted: those the caller's tag limits cover."""
+        repo = access.require(PULL)
+
+        async def keep(tags: list[str]) -> list[str]:
+            return self._limits.visible_tags(access, tags)
 
         async def fetch(after: str | None, count: int | None) -> list[str]:
             return await self._meta.manifests.tags(repo.value, last=after, limit=count)
 
-        page = await visible_page(fetch, keep, last=last, limit=limit)
+        page = await visible_page(
+            fetch, keep if access.tags is not None else None, last=last, limit=limit
+        )
         if not page.items and not await self._meta.repositories.exists(repo.value):
             raise NameUnknown(repo.value)
         return page
 
     async def referrers(
-        self, repo: RepositoryName, subject: Digest, artifact_type: str | None
+        self, access: RepositoryAccess, subject: Digest, artifact_type: str | None
     ) -> Referrers:
+        """Manifests whose subject is ``subject`` (reachable with it, if it is)."""
+        repo = access.require(PULL)
+        await self._limits.require_manifest(access, subject)
         records = await self._meta.manifests.referrers(repo.value, str(subject))
         descriptors = [
             Descriptor(

@@ -17,6 +17,7 @@ from cargohold.registry.admin import AdminService
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.keyring import KeyRing
+from cargohold.registry.limits import TagLimits
 from cargohold.registry.manifests import ManifestService
 from cargohold.registry.repositories import RepositoryService
 from cargohold.registry.uploads import UploadService
@@ -41,7 +42,6 @@ class AuthServices:
     def build(
         cls,
         accounts: AccountStore,
-        meta: MetadataStore,
         settings: AuthSettings,
         *,
         clock: Callable[[], float] = time.time,
@@ -56,7 +56,7 @@ class AuthServices:
         )
         oidc_http = httpx.AsyncClient(timeout=10.0)
         jwks = JwksCache(oidc_http)
-        access = AccessService(accounts, meta, settings, clock=clock)
+        access = AccessService(accounts, settings, clock=clock)
         return cls(
             accounts=accounts,
             access=access,
@@ -98,14 +98,16 @@ class Services:
         max_blob_bytes: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> Services:
+        limits = TagLimits(meta)
+        auth = AuthServices.build(accounts, settings, clock=clock)
         return cls(
             meta=meta,
             store=store,
-            blobs=BlobService(meta, store),
+            blobs=BlobService(meta, store, limits),
             uploads=UploadService(meta, store, max_blob_bytes=max_blob_bytes),
-            manifests=ManifestService(meta),
-            repositories=RepositoryService(meta),
-            auth=AuthServices.build(accounts, meta, settings, clock=clock),
+            manifests=ManifestService(meta, limits),
+            repositories=RepositoryService(meta, auth.access),
+            auth=auth,
         )
 
     async def start(self) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from cargohold.auth.policy import PUSH
 from cargohold.metadata.store import MetadataStore, UploadRecord
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import (
@@ -40,6 +41,7 @@ from cargohold.oci.errors import (
 )
 from cargohold.oci.names import RepositoryName
 from cargohold.oci.ranges import parse_content_range, upload_progress_headers
+from cargohold.registry.limits import RepositoryAccess
 from cargohold.registry.tombstones import complete_stale, stale
 from cargohold.storage.base import BlobNotFound, BlobStore
 
@@ -129,7 +131,8 @@ class UploadService:
             lock = self._locks[upload_id] = asyncio.Lock()
         return lock
 
-    async def start(self, repo: RepositoryName) -> UploadRecord:
+    async def start(self, access: RepositoryAccess) -> UploadRecord:
+        repo = access.require(PUSH)
         upload_id = uuid.uuid4().hex
         await self._store.begin_upload(upload_id)
         await self._meta.uploads.create(upload_id, repo.value)
@@ -139,7 +142,7 @@ class UploadService:
 
     async def upload(
         self,
-        repo: RepositoryName,
+        access: RepositoryAccess,
         digest: Digest,
         body: AsyncIterable[bytes],
         *,
@@ -150,11 +153,12 @@ class UploadService:
         The session exists only for this request: if the body is refused, cut short or
         hashes to something else, nothing of it is left.
         """
+        access.require(PUSH)
         await self._room(0, content_length)
-        record = await self.start(repo)
+        record = await self.start(access)
         try:
             return await self.finish(
-                repo, record.id, digest, body, content_length=content_length
+                access, record.id, digest, body, content_length=content_length
             )
         except Exception:
             await self._discard(record.id)
@@ -185,13 +189,14 @@ class UploadService:
             raise BlobUploadUnknown(upload_id[:64])
         return record
 
-    async def status(self, repo: RepositoryName, upload_id: str) -> UploadRecord:
+    async def status(self, access: RepositoryAccess, upload_id: str) -> UploadRecord:
         """The session, if its bytes are still there to continue from.
 
         A crash between moving finished bytes to their content address and recording the
         blob leaves a session without bytes: it cannot grow any more, so it is unknown
         (a retried ``PUT ?digest=`` still completes it, see ``finish``).
         """
+        repo = access.require(PUSH)
         record = await self._session(repo, upload_id)
         try:
             await self._store.upload_size(upload_id)
@@ -201,7 +206,7 @@ class UploadService:
 
     async def append(
         self,
-        repo: RepositoryName,
+        access: RepositoryAccess,
         upload_id: str,
         body: AsyncIterable[bytes],
         *,
@@ -215,14 +220,14 @@ class UploadService:
         the session's progress. Raises ``RangeInvalid``.
         """
         async with self._lock(upload_id):
-            record = await self.status(repo, upload_id)
+            record = await self.status(access, upload_id)
             if content_range is not None:
                 content_length = _chunk_length(record, content_range, content_length)
             return await self._write(record, body, content_length)
 
     async def finish(
         self,
-        repo: RepositoryName,
+        access: RepositoryAccess,
         upload_id: str,
         digest: Digest,
         body: AsyncIterable[bytes] | None,
@@ -233,6 +238,7 @@ class UploadService:
 
         Returns the size.
         """
+        repo = access.require(PUSH)
         async with self._lock(upload_id):
             record = await self._session(repo, upload_id)
             if await self._committed_before_crash(record, digest):
@@ -297,7 +303,8 @@ class UploadService:
         await self._record(record.id, record.repository, digest, info.size)
         return True
 
-    async def cancel(self, repo: RepositoryName, upload_id: str) -> None:
+    async def cancel(self, access: RepositoryAccess, upload_id: str) -> None:
+        repo = access.require(PUSH)
         async with self._lock(upload_id):
             await self._session(repo, upload_id)
             await self._discard(upload_id)

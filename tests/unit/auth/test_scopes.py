@@ -8,6 +8,8 @@ from cargohold.auth.scopes import (
     Access,
     Scope,
     challenge,
+    merge_access,
+    merge_scopes,
     parse_scope,
     parse_scopes,
     repository_scope,
@@ -97,3 +99,78 @@ def test_challenge() -> None:
         'Bearer realm="https://r/token",service="r",'
         'scope="repository:a/b:pull,push",error="insufficient_scope"'
     )
+
+
+PULL_ONLY = "repository:acme/app:pull"
+PULL_PUSH = "repository:acme/app:pull,push"
+PUSH_ONLY = "repository:acme/app:push"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [PULL_ONLY, PULL_PUSH],
+        [PULL_PUSH, PULL_ONLY],
+        [PUSH_ONLY, PULL_ONLY],
+        [PULL_ONLY, PUSH_ONLY],
+        [f"{PULL_ONLY} {PUSH_ONLY}"],
+        [PUSH_ONLY, f"{PULL_ONLY} {PULL_ONLY}"],
+    ],
+)
+def test_repeated_scopes_merge_into_one_per_resource(values: list[str]) -> None:
+    merged = merge_scopes(parse_scopes(values))
+    assert merged == [Scope("repository", "acme/app", frozenset({"pull", "push"}))]
+
+
+def test_merge_keeps_resources_apart_and_in_order() -> None:
+    merged = merge_scopes(
+        parse_scopes(
+            [
+                "registry:catalog:*",
+                "repository:b:pull",
+                "registry:catalog:*",
+                "repository:a:push repository:b:delete",
+            ]
+        )
+    )
+    assert merged == [
+        Scope("registry", "catalog", frozenset({"*"})),
+        Scope("repository", "b", frozenset({"pull", "delete"})),
+        Scope("repository", "a", frozenset({"push"})),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        ([], None),
+        (
+            [Access("repository", "r", ("pull",), ("dev-*",))],
+            Access("repository", "r", ("pull",), ("dev-*",)),
+        ),
+        (
+            [
+                Access("repository", "r", ("pull",), ("dev-*",)),
+                Access("repository", "r", ("pull", "push"), ("rc-*", "dev-*")),
+            ],
+            Access("repository", "r", ("pull", "push"), ("dev-*", "rc-*")),
+        ),
+        # an entry without a tag limit lifts the limits of the others, in any order
+        (
+            [
+                Access("repository", "r", ("pull",), ("dev-*",)),
+                Access("repository", "r", ("push",), None),
+            ],
+            Access("repository", "r", ("pull", "push"), None),
+        ),
+        (
+            [
+                Access("repository", "r", ("push",), None),
+                Access("repository", "r", ("pull",), ("dev-*",)),
+            ],
+            Access("repository", "r", ("push", "pull"), None),
+        ),
+    ],
+)
+def test_merge_access(entries: list[Access], expected: Access | None) -> None:
+    assert merge_access(entries) == expected

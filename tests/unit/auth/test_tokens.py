@@ -42,6 +42,20 @@ def test_round_trip(keyset: KeySet) -> None:
     assert verifier.verify(token) is verified  # cached
 
 
+def test_find_merges_every_entry_for_a_resource(keyset: KeySet) -> None:
+    issuer, verifier = _pair(keyset)
+    entries = [
+        Access("repository", "a/b", ("pull",), ("dev-*",)),
+        Access("repository", "c/d", ("pull",)),
+        Access("repository", "a/b", ("push",), ("rc-*",)),
+    ]
+    verified = verifier.verify(issuer.issue(ALICE, entries)[0])
+    assert verified.find("repository", "a/b") == Access(
+        "repository", "a/b", ("pull", "push"), ("dev-*", "rc-*")
+    )
+    assert verified.find("repository", "c/d") == entries[1]
+
+
 def test_expired_even_from_cache(keyset: KeySet) -> None:
     issuer, verifier = _pair(keyset)
     token, _ = issuer.issue(ALICE, ACCESS)

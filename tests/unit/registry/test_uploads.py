@@ -13,6 +13,7 @@ from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobTooLarge
 from cargohold.oci.names import RepositoryName
+from cargohold.registry.limits import RepositoryAccess
 from cargohold.registry.uploads import UploadService
 from cargohold.storage.memory import MemoryBlobStore
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = pytest.mark.anyio
-REPO = RepositoryName.parse("r")
+REPO = RepositoryAccess.open(RepositoryName.parse("r"))
 
 
 class SmallDisk(MemoryBlobStore):

@@ -50,19 +50,17 @@ def _headers(blob: Blob) -> dict[str, str]:
 
 async def head_blob(request: Request) -> Response:
     repo, digest = repository(request), path_digest(request)
-    permit = await authorize(request, repo, PULL)
-    await permit.require_blob(request, digest)
-    blob = await services(request).blobs.head(repo, digest)
+    access = await authorize(request, repo, PULL)
+    blob = await services(request).blobs.head(access, digest)
     headers = _headers(blob) | {"Content-Length": str(blob.size)}
     return Response(status_code=200, headers=headers, media_type=OCTET_STREAM)
 
 
 async def get_blob(request: Request) -> Response:
     repo, digest = repository(request), path_digest(request)
-    permit = await authorize(request, repo, PULL)
-    await permit.require_blob(request, digest)
+    access = await authorize(request, repo, PULL)
     svc = services(request).blobs
-    blob = await svc.get(repo, digest)
+    blob = await svc.get(access, digest)
     if blob.redirect is not None:
         return RedirectResponse(blob.redirect, status_code=307, headers=_headers(blob))
     if blob.path is not None:
@@ -78,6 +76,6 @@ async def get_blob(request: Request) -> Response:
 
 async def delete_blob(request: Request) -> Response:
     repo = repository(request)
-    await authorize(request, repo, DELETE)
-    await services(request).blobs.delete(repo, path_digest(request))
+    access = await authorize(request, repo, DELETE)
+    await services(request).blobs.delete(access, path_digest(request))
     return Response(status_code=202)

@@ -15,11 +15,10 @@ from cargohold.registry.manifests import referrers_index
 
 async def list_referrers(request: Request) -> Response:
     repo, subject = repository(request), path_digest(request)
-    permit = await authorize(request, repo, PULL)
-    await permit.require_manifest(request, subject)
+    access = await authorize(request, repo, PULL)
     artifact_type = request.query_params.get("artifactType") or None
     referrers = await services(request).manifests.referrers(
-        repo, subject, artifact_type
+        access, subject, artifact_type
     )
     headers = {"OCI-Filters-Applied": "artifactType"} if referrers.filtered else {}
     return Response(

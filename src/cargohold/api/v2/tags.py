@@ -8,11 +8,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cargohold.api.access import authenticate, authorize, unauthorized
+from cargohold.api.access import authorize, catalog_viewer
 from cargohold.api.state import services, settings
 from cargohold.api.v2.common import paginated_link, repository
 from cargohold.auth.policy import PULL
-from cargohold.auth.scopes import CATALOG, REGISTRY
 from cargohold.oci.names import page_size
 from cargohold.registry.paging import Page
 
@@ -35,33 +34,16 @@ def _response(
 
 async def list_tags(request: Request) -> Response:
     repo = repository(request)
-    permit = await authorize(request, repo, PULL)
+    access = await authorize(request, repo, PULL)
     last, limit = _page(request)
-
-    async def keep(tags: list[str]) -> list[str]:
-        return permit.visible_tags(tags)
-
-    page = await services(request).manifests.tags(
-        repo, last=last, limit=limit, keep=keep if permit.tags is not None else None
-    )
+    page = await services(request).manifests.tags(access, last=last, limit=limit)
     return _response(
         "tags", page, {"name": repo.value}, path=request.url.path, limit=limit
     )
 
 
 async def catalog(request: Request) -> Response:
-    scope = f"{REGISTRY}:{CATALOG}:*"
-    token = await authenticate(request, scope)
+    viewer = await catalog_viewer(request)
     last, limit = _page(request)
-    svc = services(request)
-    keep = None
-    if token is not None:
-        if token.find(REGISTRY, CATALOG) is None:
-            raise unauthorized(request, scope, error="insufficient_scope")
-        principal = token.principal
-
-        async def keep(names: list[str]) -> list[str]:
-            return await svc.auth.access.pullable(principal, names)
-
-    page = await svc.repositories.catalog(last=last, limit=limit, keep=keep)
+    page = await services(request).repositories.catalog(viewer, last=last, limit=limit)
     return _response("repositories", page, {}, path=request.url.path, limit=limit)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.api.access import authenticate, authorize
-from cargohold.api.state import services, settings
+from cargohold.api.access import access_to, authorize
+from cargohold.api.state import services
 from cargohold.api.v2.common import content_length, repository
-from cargohold.auth.policy import PULL, PUSH
+from cargohold.auth.policy import PUSH
 from cargohold.oci.digest import Digest
-from cargohold.oci.errors import BlobUploadInvalid, Denied, DigestInvalid, Unauthorized
+from cargohold.oci.errors import BlobUploadInvalid, DigestInvalid
 from cargohold.oci.names import RepositoryName
 from cargohold.oci.ranges import upload_progress_headers
 
@@ -45,58 +45,43 @@ async def start_upload(request: Request) -> Response:
     See spec.md, "Pushing blobs".
     """
     repo = repository(request)
-    await authorize(request, repo, PUSH)
+    access = await authorize(request, repo, PUSH)
     svc = services(request)
     mount = request.query_params.get("mount")
     if mount is not None:
-        mounted = await _mount(request, repo, Digest.parse(mount))
+        source_name = request.query_params.get("from")
+        source = (
+            await access_to(request, RepositoryName.parse(source_name))
+            if source_name
+            else None
+        )
+        mounted = await svc.blobs.mount(access, Digest.parse(mount), source)
         if mounted is not None:
-            return _created(repo, mounted)
+            return _created(repo, mounted.digest)
     digest = _query_digest(request)
     if digest is None:
-        record = await svc.uploads.start(repo)
+        record = await svc.uploads.start(access)
         return _progress(repo, record.id, 0, 202)
     await svc.uploads.upload(
-        repo, digest, request.stream(), content_length=content_length(request)
+        access, digest, request.stream(), content_length=content_length(request)
     )
     return _created(repo, digest)
 
 
-async def _mount(
-    request: Request, repo: RepositoryName, digest: Digest
-) -> Digest | None:
-    """Mount if the caller may read the source; otherwise fall back to an upload."""
-    source_name = request.query_params.get("from")
-    source = RepositoryName.parse(source_name) if source_name else None
-    if source is not None:
-        try:
-            permit = await authorize(request, source, PULL)
-            await permit.require_blob(request, digest)
-        except (Unauthorized, Denied):
-            return None
-    elif settings(request).auth.mode != "none":
-        # Without "from", only content this repository's readers could see anyway: the
-        # caller must be able to pull it from somewhere, which only an admin can assert.
-        token = await authenticate(request)
-        if token is None or not token.principal.is_admin:
-            return None
-    mounted = await services(request).blobs.mount(repo, digest, source)
-    return mounted.digest if mounted else None
-
-
 async def upload_status(request: Request) -> Response:
     repo = repository(request)
-    await authorize(request, repo, PUSH)
-    record = await services(request).uploads.status(repo, request.path_params["upload"])
+    access = await authorize(request, repo, PUSH)
+    upload_id = request.path_params["upload"]
+    record = await services(request).uploads.status(access, upload_id)
     return _progress(repo, record.id, record.size, 204)
 
 
 async def patch_upload(request: Request) -> Response:
     repo = repository(request)
-    await authorize(request, repo, PUSH)
+    access = await authorize(request, repo, PUSH)
     upload_id = request.path_params["upload"]
     size = await services(request).uploads.append(
-        repo,
+        access,
         upload_id,
         request.stream(),
         content_range=request.headers.get("content-range") or None,
@@ -107,7 +92,7 @@ async def patch_upload(request: Request) -> Response:
 
 async def finish_upload(request: Request) -> Response:
     repo = repository(request)
-    await authorize(request, repo, PUSH)
+    access = await authorize(request, repo, PUSH)
     digest = _query_digest(request)
     if digest is None:
         raise DigestInvalid(
@@ -119,7 +104,7 @@ async def finish_upload(request: Request) -> Response:
             "a final chunk with Content-Range needs a Content-Length"
         )
     await services(request).uploads.finish(
-        repo,
+        access,
         request.path_params["upload"],
         digest,
         request.stream(),
@@ -130,6 +115,6 @@ async def finish_upload(request: Request) -> Response:
 
 async def cancel_upload(request: Request) -> Response:
     repo = repository(request)
-    await authorize(request, repo, PUSH)
-    await services(request).uploads.cancel(repo, request.path_params["upload"])
+    access = await authorize(request, repo, PUSH)
+    await services(request).uploads.cancel(access, request.path_params["upload"])
     return Response(status_code=204)
