@@ -61,6 +61,20 @@ def _write_parts(fd: int, parts: list[memoryview], hasher: _Hash | None) -> None
             views[0] = views[0][written:]
 
 
+class _BufferPool:
+    """Idle ``_BATCH``-byte buffers, kept so that batches reuse touched pages."""
+
+    def __init__(self) -> None:
+        self._spare: list[memoryview] = []
+
+    def take(self) -> memoryview:
+        return self._spare.pop() if self._spare else memoryview(bytearray(_BATCH))
+
+    def give(self, buffer: memoryview) -> None:
+        if len(self._spare) < _SPARE_BUFFERS:
+            self._spare.append(buffer)
+
+
 class _Batcher:
     """Turns a request body's messages into few, large writes in a worker thread.
 
@@ -73,11 +87,16 @@ class _Batcher:
     """
 
     def __init__(
-        self, fd: int, hasher: _Hash | None, store: FilesystemBlobStore
+        self,
+        fd: int,
+        hasher: _Hash | None,
+        limiter: anyio.CapacityLimiter,
+        pool: _BufferPool,
     ) -> None:
         self._fd = fd
         self._hasher = hasher
-        self._store = store
+        self._limiter = limiter
+        self._pool = pool
         self._buffer: memoryview | None = None
         self._filled = 0
 
@@ -86,7 +105,7 @@ class _Batcher:
             await self._write([*self._pending(), memoryview(chunk)])
             return
         if self._buffer is None:
-            self._buffer = self._store.take_buffer()
+            self._buffer = self._pool.take()
         view = memoryview(chunk)
         while view:
             taken = min(_BATCH - self._filled, len(view))
@@ -108,12 +127,12 @@ class _Batcher:
     async def _write(self, parts: list[memoryview]) -> None:
         self._filled = 0
         await anyio.to_thread.run_sync(
-            _write_parts, self._fd, parts, self._hasher, limiter=self._store.limiter
+            _write_parts, self._fd, parts, self._hasher, limiter=self._limiter
         )
 
     def close(self) -> None:
         if self._buffer is not None:
-            self._store.give_buffer(self._buffer)
+            self._pool.give(self._buffer)
             self._buffer = None
 
 
@@ -127,16 +146,8 @@ class FilesystemBlobStore:
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._uploads.mkdir(parents=True, exist_ok=True)
         # Upload hashing gets its own limiter so it cannot starve blob downloads.
-        self.limiter = anyio.CapacityLimiter(io_threads)
-        self._spare: list[memoryview] = []
-
-    def take_buffer(self) -> memoryview:
-        """A ``_BATCH``-byte buffer for one upload request; give it back after."""
-        return self._spare.pop() if self._spare else memoryview(bytearray(_BATCH))
-
-    def give_buffer(self, buffer: memoryview) -> None:
-        if len(self._spare) < _SPARE_BUFFERS:
-            self._spare.append(buffer)
+        self._limiter = anyio.CapacityLimiter(io_threads)
+        self._buffers = _BufferPool()
 
     def blob_path(self, digest: Digest) -> Path:
         return self._blobs / digest.algorithm / digest.hex[:2] / digest.hex
@@ -192,7 +203,7 @@ class FilesystemBlobStore:
         except FileNotFoundError:
             raise BlobNotFound(upload_id) from None
         size = offset
-        batcher = _Batcher(fd, hasher, self)
+        batcher = _Batcher(fd, hasher, self._limiter, self._buffers)
         try:
             if os.fstat(fd).st_size != offset:  # bytes of an interrupted write
                 os.ftruncate(fd, offset)
