@@ -5,7 +5,8 @@ through its own HTTP API with the same content. Every measurement runs on both,
 one after the other, in alternating order, for ``--rounds`` rounds; the tables
 show medians over rounds and cargohold/Distribution ratios. See bench/README.md.
 
-    python bench/run.py [--rounds N] [--quick] [--only manifest,blob,upload,tags,rss]
+    python bench/run.py [--rounds N] [--quick]
+                        [--only manifest,blob,upload,tags,rss,clients]
                         [--json out.json]
 """
 
