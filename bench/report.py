@@ -22,6 +22,8 @@ class Target:
     text: str
     ratio_at_least: float | None = None  # candidate/reference of the main figure
     candidate_below: float | None = None  # absolute, for the candidate alone
+    # The candidate's server CPU per GB in this row is at most its figure in that row.
+    cpu_at_most_row: str | None = None
 
     def verdict(self, ratio: float | None, candidate: float | None) -> str:
         if self.ratio_at_least is not None and ratio is not None:
@@ -178,7 +180,7 @@ def transfer_table(results: Results, rows: Sequence[Row]) -> list[str]:
         cpu_r = results.median(ref_key, "reference", "server_cpu_s_per_gb")
         cli_c = results.median(row.key, "candidate", "client_cpu_s_per_gb")
         cli_r = results.median(ref_key, "reference", "client_cpu_s_per_gb")
-        target = row.target.verdict(ratio, c) if row.target else ""
+        target = _transfer_verdict(results, row, ratio, c, cpu_c)
         lines.append(
             f"| {row.title} ({row.key}) "
             f"| {_spread(results, row.key, 'candidate', 'mb_per_s', 0)} "
@@ -189,6 +191,28 @@ def transfer_table(results: Results, rows: Sequence[Row]) -> list[str]:
             f"| {_num(cli_c, 2)} / {_num(cli_r, 2)} |"
         )
     return lines + (["", *sorted(set(footnotes))] if footnotes else [])
+
+
+def _transfer_verdict(
+    results: Results,
+    row: Row,
+    ratio: float | None,
+    candidate: float | None,
+    cpu: float | None,
+) -> str:
+    if row.target is None:
+        return ""
+    other_row = row.target.cpu_at_most_row
+    if other_row is None:
+        return row.target.verdict(ratio, candidate)
+    other = results.median(other_row, "candidate", "server_cpu_s_per_gb")
+    if cpu is None or other is None:
+        return f"{row.target.text}: n/a"
+    passed = cpu <= other
+    return (
+        f"{row.target.text}: **{'PASS' if passed else 'MISS'}** "
+        f"({cpu:.2f} vs {other:.2f})"
+    )
 
 
 # (title, metric, show min-max)

@@ -5,7 +5,8 @@ through its own HTTP API with the same content. Every measurement runs on both,
 one after the other, in alternating order, for ``--rounds`` rounds; the tables
 show medians over rounds and cargohold/Distribution ratios. See bench/README.md.
 
-    python bench/run.py [--rounds N] [--quick] [--only manifest,blob,upload,tags,rss]
+    python bench/run.py [--rounds N] [--quick]
+                        [--only manifest,blob,upload,tags,rss,clients]
                         [--json out.json]
 """
 
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+import clients
 import loads
 import report
 import seed
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 
     from transfers import Operation
 
-GROUPS = ("manifest", "blob", "upload", "tags", "rss")
+GROUPS = ("manifest", "blob", "upload", "tags", "rss", "clients")
 RSS_UPLOADS = 16
 RSS_UPLOAD_SIZE = 128 << 20
 UPLOAD_SIZE = 64 << 20
@@ -58,10 +60,15 @@ class Budget:
     max_downloads: int  # 64 MiB GETs per transfer load
     max_uploads: int  # 64 MiB uploads per transfer load (bounds disk use)
     rss_rounds: int  # each moves 2 GiB per server: fewer than the other rounds
+    client_pushes: int  # pushes of a ~210 MB image per client measurement
 
 
-FULL = Budget(5, 3, 3.0, 0.5, 1, max_downloads=64, max_uploads=8, rss_rounds=3)
-QUICK = Budget(2, 1, 1.5, 0.2, 1, max_downloads=24, max_uploads=4, rss_rounds=1)
+FULL = Budget(
+    5, 3, 3.0, 0.5, 1, max_downloads=64, max_uploads=8, rss_rounds=3, client_pushes=2
+)
+QUICK = Budget(
+    2, 1, 1.5, 0.2, 1, max_downloads=24, max_uploads=4, rss_rounds=1, client_pushes=1
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +90,24 @@ class Transfer:
     needs_single_post: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ClientPush:
+    row: Row
+    client: str  # one of clients.CLIENTS
+
+
 @dataclass(slots=True)
 class Plan:
     loads: list[Load] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
+    pushes: list[ClientPush] = field(default_factory=list)
     rss: Row | None = None
 
     @property
     def rows(self) -> list[Row]:
         rows = [load.row for load in self.loads]
         rows += [transfer.row for transfer in self.transfers]
+        rows += [push.row for push in self.pushes]
         return rows + ([self.rss] if self.rss else [])
 
 
@@ -118,6 +133,8 @@ def build_plan(
             )
             path = f"/v2/{seed.REPO}/tags/list{query}"
             plan.loads.append(Load(row, "wrk", "GET", (path,), {}, 16))
+    if "clients" in groups:
+        plan.pushes += _client_pushes()
     if "rss" in groups:
         plan.rss = Row(
             "rss-uploads",
@@ -168,22 +185,58 @@ def _download_transfers(content: seed.SeedContent, budget: Budget) -> list[Trans
     ]
 
 
+def _client_pushes() -> list[ClientPush]:
+    # Time <= 0.8x Distribution's is MB/s >= 1.25x (same image size on both).
+    targets = {"skopeo": Target("time <= 0.8x (MB/s >= 1.25x)", ratio_at_least=1.25)}
+    titles = {
+        "skopeo": "skopeo copy oci: -> docker://",
+        "podman": "podman push (compresses on the fly, chunked PATCH)",
+    }
+    return [
+        ClientPush(
+            Row(
+                f"{client}-push",
+                "transfer",
+                f"{titles[client]}, 5 layers, ~210 MB",
+                targets.get(client),
+            ),
+            client,
+        )
+        for client in clients.CLIENTS
+    ]
+
+
 def _upload_transfers(budget: Budget) -> list[Transfer]:
     body = transfers.UploadBody(UPLOAD_SIZE)
     target = Target(">= 1.5x MB/s", ratio_at_least=1.5)
+    special = {
+        ("streamed", 1): Target(
+            "CPU/GB <= POST+PUT's", cpu_at_most_row="upload-monolithic-c1"
+        ),
+        ("monolithic", 8): Target(">= 2x MB/s", ratio_at_least=2.0),
+    }
     titles = {
         "monolithic": "upload 64 MiB, POST + PUT with body",
         "single": "upload 64 MiB, single POST ?digest= with body",
         "chunked": "upload 64 MiB, POST + PATCHes of 8 MiB + PUT",
+        "streamed": "upload 64 MiB, POST + one chunked-encoding PATCH "
+        "(32 KiB pieces) + PUT",
     }
-    cases = (("monolithic", 1), ("single", 1), ("chunked", 1), ("monolithic", 4))
+    cases = (
+        ("monolithic", 1),
+        ("single", 1),
+        ("chunked", 1),
+        ("streamed", 1),
+        ("monolithic", 4),
+        ("monolithic", 8),
+    )
     return [
         Transfer(
             Row(
                 f"upload-{mode}-c{concurrency}",
                 "transfer",
                 f"{titles[mode]}, c={concurrency}",
-                target,
+                special.get((mode, concurrency), target),
                 reference_fallback="upload-monolithic-c1" if mode == "single" else None,
             ),
             functools.partial(transfers.upload_operation, mode, body),
@@ -217,6 +270,7 @@ class Bench:
         self.facts: dict[Slot, seed.ServerFacts] = {}
         self.plan = Plan()
         self.failures = 0
+        self.images: clients.ImageMaker | None = None
 
     def run(self) -> None:
         log("generating seed content")
@@ -224,7 +278,7 @@ class Bench:
         plan = self.plan = build_plan(self.groups, content, self.budget)
         running: dict[Slot, servers.RunningServer] = {}
         with contextlib.ExitStack() as stack:
-            needs_seeded = bool(plan.loads or plan.transfers)
+            needs_seeded = bool(plan.loads or plan.transfers or plan.pushes)
             for slot in SLOTS if needs_seeded else ():
                 running[slot] = stack.enter_context(self._server(slot, "main"))
                 log(f"{running[slot].label}: up on port {running[slot].port}, seeding")
@@ -237,10 +291,17 @@ class Bench:
                 )
             if needs_seeded:
                 self._warm_up(plan, running)
+            if plan.pushes:
+                log("making the shared layer of the client pushes")
+                self.images = clients.ImageMaker(self.tmp)
             rss_body = transfers.UploadBody(RSS_UPLOAD_SIZE) if plan.rss else None
             for round_index in range(self.budget.rounds):
                 log(f"round {round_index + 1}/{self.budget.rounds}")
-                items: list[Load | Transfer] = [*plan.loads, *plan.transfers]
+                items: list[Load | Transfer | ClientPush] = [
+                    *plan.loads,
+                    *plan.transfers,
+                    *plan.pushes,
+                ]
                 for index, item in enumerate(items):
                     for slot in _order(round_index + index):
                         self._measure(item, slot, running[slot])
@@ -290,7 +351,10 @@ class Bench:
         )
 
     def _measure(
-        self, item: Load | Transfer, slot: Slot, server: servers.RunningServer
+        self,
+        item: Load | Transfer | ClientPush,
+        slot: Slot,
+        server: servers.RunningServer,
     ) -> None:
         """Measure once; a failed measurement is noted and the run goes on, unless
         the server is gone."""
@@ -306,8 +370,24 @@ class Bench:
             log(f"  {item.row.key:28} {server.label:>14}: FAILED: {exc}")
 
     def _measure_once(
-        self, item: Load | Transfer, slot: Slot, server: servers.RunningServer
+        self,
+        item: Load | Transfer | ClientPush,
+        slot: Slot,
+        server: servers.RunningServer,
     ) -> None:
+        if isinstance(item, ClientPush):
+            if self.images is None:
+                raise servers.BenchError("no image maker")
+            result = clients.push_with_client(
+                item.client, server, self.images, self.tmp, self.budget.client_pushes
+            )
+            self.results.add(item.row.key, slot, result.to_json())
+            log(
+                f"  {item.row.key:28} {server.label:>14}: {result.seconds:6.2f} s "
+                f"{result.mb_per_s:6,.0f} MB/s {result.server_cpu_s_per_gb:5.2f} "
+                f"CPU-s/GB ({result.operations} pushes)"
+            )
+            return
         if isinstance(item, Load):
             sample = self._run_load(item, server, self.budget.load_seconds)
             self.results.add(item.row.key, slot, sample.to_json())
