@@ -41,10 +41,12 @@ class Case:
     grants: list[tuple[str, str, tuple[str, ...] | None]]  # repository, role, tags
     requested: frozenset[str]
     actions: tuple[str, ...]  # granted; () when nothing
-    tags: tuple[str, ...] | None
+    tags: tuple[str, ...] | None  # the pull limit
     reached: set[str] = field(default_factory=set)  # tags whose content is reached
     visibility: str = "private"
     starter_tags: tuple[str, ...] | None = None
+    # actions whose limit differs from the pull limit
+    action_tags: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
 
 
 CASES = {
@@ -57,7 +59,13 @@ CASES = {
     ),
     "limits add up across grants": Case(
         ALICE, [("acme/app", "puller", ("v*",)), ("acme/*", "pusher", ("dev-*",))],
-        ALL, ("pull", "push"), ("v*", "dev-*"), {"v1.0", "dev-1"},
+        ALL, ("pull", "push"), ("dev-*", "v*"), {"v1.0", "dev-1"},
+        action_tags=(("push", ("dev-*",)),),
+    ),
+    "an unlimited puller grant leaves the owner's write limit": Case(
+        ALICE, [("acme/*", "puller", None), ("acme/app", "owner", ("dev-*",))],
+        ALL, ("delete", "pull", "push"), None,
+        action_tags=(("delete", ("dev-*",)), ("push", ("dev-*",))),
     ),
     "an unlimited grant lifts the limits": Case(
         ALICE, [("acme/*", "puller", ("v*",)), ("acme/app", "puller", None)],
@@ -90,6 +98,12 @@ CASES = {
         ALICE, [("acme/*", "puller", ("prod-*",))], frozenset({"pull"}),
         ("pull",), ("prod-*", "stable"), {"prod-1", "stable"},
         visibility="public", starter_tags=("stable",),
+    ),
+    "starter tags widen pull, not push or delete": Case(
+        ALICE, [("acme/*", "owner", ("dev-*",))], ALL,
+        ("delete", "pull", "push"), ("dev-*", "stable"), {"dev-1", "stable"},
+        visibility="public", starter_tags=("stable",),
+        action_tags=(("delete", ("dev-*",)), ("push", ("dev-*",))),
     ),
 }  # fmt: skip
 
@@ -144,7 +158,9 @@ async def test_tag_limits(world: World, name: str) -> None:
     if not case.actions:
         assert granted == []
         return
-    assert granted == [Access(REPOSITORY, REPO, case.actions, case.tags)]
+    assert granted == [
+        Access(REPOSITORY, REPO, case.actions, case.tags, case.action_tags)
+    ]
     if case.tags is None:
         return  # no limit: no view is computed, everything is reachable
     view = await world.limits.content_view(REPO, case.tags)

@@ -459,3 +459,63 @@ async def test_delete_decides_on_current_tags_not_a_cached_view(
     assert (await auth_client.delete(f"{M}/prod-3", headers=admin)).status_code == 202
     refused = await auth_client.delete(f"{M}/{content.ref['D']}", headers=bob)
     assert refused.status_code == 403
+
+
+async def _limited_owner(
+    client: httpx.AsyncClient, content: Content, *, unlimited_puller: bool
+) -> dict[str, str]:
+    """carol: owner of acme/app on ``dev-*``, maybe puller of acme/* on every tag."""
+    admin = services_of(client).auth.admin
+    await admin.create_user(ROOT, "carol", "carol-password-1", client="t")
+    grants = [(APP, "owner", ["dev-*"])]
+    if unlimited_puller:
+        grants.append(("acme/*", "puller", None))
+    for repository, role, tags in grants:
+        await admin.add_grant(
+            ROOT,
+            principal="user:carol",
+            organization="acme",
+            repository=repository,
+            role=role,
+            tags=tags,
+            client="t",
+        )
+    return bearer(await token(client, *SCOPES, auth=("carol", "carol-password-1")))
+
+
+@pytest.mark.parametrize("unlimited_puller", [False, True])
+async def test_a_wider_pull_limit_does_not_widen_writes(
+    auth_client: httpx.AsyncClient, unlimited_puller: bool
+) -> None:
+    """Starter tags, or a puller grant on every tag, widen reads only.
+
+    The repository is public with the starter tag ``prod-1`` (or carol may pull every
+    tag): carol reads ``prod-1`` with the same token that pushes, but may neither
+    overwrite it nor delete it, nor delete what only it reaches.
+    """
+    content, _ = await _setup(auth_client, "admin", _no_issuer)
+    await services_of(auth_client).auth.admin.set_repository(
+        ROOT, APP, visibility="public", starter_tags=["prod-1"], client="t"
+    )
+    carol = await _limited_owner(
+        auth_client, content, unlimited_puller=unlimited_puller
+    )
+    assert (await auth_client.get(f"{M}/prod-1", headers=carol)).status_code == 200
+    overwrite = await auth_client.put(
+        f"{M}/prod-1",
+        content=content.body["new-1"],
+        headers=carol | {"Content-Type": OCI_MANIFEST},
+    )
+    assert overwrite.status_code == 403, overwrite.text
+    assert (await auth_client.delete(f"{M}/prod-1", headers=carol)).status_code == 403
+    by_digest = f"{M}/{content.ref['P']}"
+    assert (await auth_client.delete(by_digest, headers=carol)).status_code == 403
+    assert await _exists(auth_client, f"{M}/prod-1", content)
+    # Within her own tags she still pushes and deletes.
+    pushed = await auth_client.put(
+        f"{M}/dev-9",
+        content=content.body["new-1"],
+        headers=carol | {"Content-Type": OCI_MANIFEST},
+    )
+    assert pushed.status_code == 201, pushed.text
+    assert (await auth_client.delete(f"{M}/dev-9", headers=carol)).status_code == 202

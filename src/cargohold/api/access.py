@@ -123,5 +123,5 @@ async def access_to(request: Request, repo: RepositoryName) -> RepositoryAccess:
 def _access(token: VerifiedToken, repo: RepositoryName) -> RepositoryAccess:
     entry = token.find(REPOSITORY, repo.value)
     if entry is None:
-        return RepositoryAccess(repo, token.principal, frozenset(), ())
-    return RepositoryAccess(repo, token.principal, frozenset(entry.actions), entry.tags)
+        return RepositoryAccess(repo, token.principal, {})
+    return RepositoryAccess(repo, token.principal, entry.limits())

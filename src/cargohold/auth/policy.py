@@ -6,9 +6,13 @@ Rules, in order:
 2. Grants (data: organization memberships, per-repository overrides, pull tokens, CI
    identities) give a role on repositories matching a glob: ``puller`` → pull,
    ``pusher`` → pull and push, ``owner`` → pull, push and delete. A grant may limit the
-   tags (globs) it covers; grants add up, and one without a limit lifts all limits.
+   tags (globs) it covers. Grants add up action by action: the tag patterns of every
+   grant giving an action join, and one giving it without a limit lifts that action's
+   limit (a ``puller`` grant on every tag leaves an ``owner`` grant's limit on push and
+   delete as it is).
 3. **Anyone, anonymous included, may pull the starter tags of a public repository** (and
    the content they reach): that is the only rule that opens anything to the public.
+   Starter tags widen only the pull limit, never what may be pushed or deleted.
 
 Nothing else is allowed. A repository that does not exist is decided exactly like one
 that does, so a decision never reveals whether a private repository exists.
@@ -62,14 +66,37 @@ class RepositoryPolicy:
     starter_tags: tuple[str, ...]
 
 
+TagLimit = tuple[str, ...] | None  # tag globs; None: no limit
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
-    actions: frozenset[str]
-    tags: tuple[str, ...] | None  # None: no tag limit
+    """The actions granted, each with its own tag limit.
+
+    Limits are per action because they come from different grants: a ``puller`` grant
+    on every tag must not lift the limit of an ``owner`` grant on ``dev-*``, and the
+    starter tags of a public repository widen only what may be *pulled*.
+    """
+
+    limits: dict[str, TagLimit]  # action -> its tag limit
+
+    @property
+    def actions(self) -> frozenset[str]:
+        return frozenset(self.limits)
 
     @property
     def empty(self) -> bool:
-        return not self.actions
+        return not self.limits
+
+
+def join_limit(limits: dict[str, TagLimit], action: str, tags: TagLimit) -> None:
+    """Grants add up: patterns join, and a grant without a limit lifts it."""
+    if action in limits and limits[action] is None:
+        return
+    if tags is None:
+        limits[action] = None
+        return
+    limits[action] = tuple(sorted({*(limits.get(action) or ()), *tags}))
 
 
 def decide(
@@ -80,25 +107,16 @@ def decide(
 ) -> Decision:
     """The actions of ``requested`` that ``principal`` may take on ``repository``."""
     if principal.is_admin:
-        return Decision(requested & ALL_ACTIONS, None)
-    actions: set[str] = set()
-    limited: list[str] = []
-    unlimited = False
+        return Decision(dict.fromkeys(sorted(requested & ALL_ACTIONS)))
+    limits: dict[str, TagLimit] = {}
     for grant in grants:
         if not fnmatchcase(repository.name, grant.repository):
             continue
-        actions |= ROLE_ACTIONS.get(grant.role, frozenset())
-        if grant.tags is None:
-            unlimited = True
-        else:
-            limited.extend(grant.tags)
+        for action in sorted(ROLE_ACTIONS.get(grant.role, frozenset())):
+            join_limit(limits, action, grant.tags)
     if repository.public and PULL in requested:
-        actions.add(PULL)
-        limited.extend(repository.starter_tags)
-    granted = frozenset(actions) & requested
-    if not granted:
-        return Decision(frozenset(), None)
-    return Decision(granted, None if unlimited else tuple(dict.fromkeys(limited)))
+        join_limit(limits, PULL, repository.starter_tags)
+    return Decision({a: limits[a] for a in sorted(limits) if a in requested})
 
 
 def tag_allowed(tag: str, patterns: tuple[str, ...] | None) -> bool:

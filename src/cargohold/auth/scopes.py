@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from cargohold.auth.policy import PULL, TagLimit, join_limit
+
 REPOSITORY = "repository"
 REGISTRY = "registry"
 CATALOG = "catalog"
@@ -31,13 +33,34 @@ class Access:
     """A granted access entry, as carried in a token's ``access`` claim.
 
     ``tags`` limits which tags (glob patterns), and the content they reach, the holder
-    may use in the repository; ``None`` means no limit.
+    may use in the repository; ``None`` means no limit. An action whose limit differs
+    (starter tags widen only pull; grants give each action its own limit) has its own
+    in ``action_tags``, carried in the claim as ``{"action_tags": {"push": [...]}}``.
     """
 
     type: str
     name: str
     actions: tuple[str, ...]
-    tags: tuple[str, ...] | None = None
+    tags: TagLimit = None
+    action_tags: tuple[tuple[str, TagLimit], ...] = ()
+
+    @classmethod
+    def granting(cls, kind: str, name: str, limits: dict[str, TagLimit]) -> Access:
+        """The entry for ``limits`` (action -> tag limit), written compactly."""
+        actions = tuple(limits)
+        base = limits[PULL] if PULL in limits else limits[actions[0]]
+        own = tuple((a, t) for a, t in limits.items() if t != base)
+        return cls(kind, name, actions, base, own)
+
+    def tags_for(self, action: str) -> TagLimit:
+        """The tag limit of one of the entry's actions."""
+        for own, tags in self.action_tags:
+            if own == action:
+                return tags
+        return self.tags
+
+    def limits(self) -> dict[str, TagLimit]:
+        return {a: self.tags_for(a) for a in self.actions}
 
     def to_claim(self) -> dict[str, Any]:
         claim: dict[str, Any] = {
@@ -47,6 +70,10 @@ class Access:
         }
         if self.tags is not None:
             claim["tags"] = list(self.tags)
+        if self.action_tags:
+            claim["action_tags"] = {
+                a: None if t is None else list(t) for a, t in self.action_tags
+            }
         return claim
 
     @classmethod
@@ -55,20 +82,31 @@ class Access:
         if not isinstance(claim, dict):
             return None
         kind, name, actions = claim.get("type"), claim.get("name"), claim.get("actions")
-        tags = claim.get("tags")
         if not isinstance(kind, str) or not isinstance(name, str):
             return None
         if not isinstance(actions, list) or not all(
             isinstance(a, str) for a in actions
         ):
             return None
-        if tags is not None and (
-            not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)
+        tags = claim.get("tags")
+        if tags is not None and not _string_list(tags):
+            return None
+        own = claim.get("action_tags", {})
+        if not isinstance(own, dict) or not all(
+            t is None or _string_list(t) for t in own.values()
         ):
             return None
         return cls(
-            kind, name, tuple(actions), tuple(tags) if tags is not None else None
+            kind,
+            name,
+            tuple(actions),
+            tuple(tags) if tags is not None else None,
+            tuple((a, None if t is None else tuple(t)) for a, t in own.items()),
         )
+
+
+def _string_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(t, str) for t in value)
 
 
 def parse_scope(text: str) -> Scope | None:
@@ -113,18 +151,17 @@ def merge_scopes(scopes: Iterable[Scope]) -> list[Scope]:
 def merge_access(entries: Iterable[Access]) -> Access | None:
     """One entry from several for the same resource; ``None`` if there are none.
 
-    Actions add up; so do tag limits, and an entry without a limit lifts them all (as
-    grants do in ``auth.policy.decide``).
+    Actions add up; so do tag limits, action by action, and an entry without a limit
+    for an action lifts that action's limit (as grants do in ``auth.policy.decide``).
     """
     entries = list(entries)
     if len(entries) <= 1:
         return entries[0] if entries else None
-    first = entries[0]
-    actions = tuple(dict.fromkeys(a for e in entries for a in e.actions))
-    tags: tuple[str, ...] | None = None
-    if all(e.tags is not None for e in entries):
-        tags = tuple(dict.fromkeys(t for e in entries for t in e.tags or ()))
-    return Access(first.type, first.name, actions, tags)
+    limits: dict[str, TagLimit] = {}
+    for entry in entries:
+        for action in entry.actions:
+            join_limit(limits, action, entry.tags_for(action))
+    return Access.granting(entries[0].type, entries[0].name, limits)
 
 
 def repository_scope(name: str, actions: tuple[str, ...]) -> str:

@@ -83,11 +83,7 @@ class AccessService:
                 principal, grants, await self.repository_policy(name), scope.actions
             )
             if not decision.empty:
-                granted.append(
-                    Access(
-                        REPOSITORY, name, tuple(sorted(decision.actions)), decision.tags
-                    )
-                )
+                granted.append(Access.granting(REPOSITORY, name, decision.limits))
         return granted
 
     async def pullable(self, principal: Principal, names: list[str]) -> list[str]:

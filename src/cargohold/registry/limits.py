@@ -23,7 +23,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from cargohold.auth.policy import ALL_ACTIONS, OPEN, PULL, PUSH, Principal, tag_allowed
+from cargohold.auth.policy import (
+    ALL_ACTIONS,
+    DELETE,
+    OPEN,
+    PULL,
+    PUSH,
+    Principal,
+    TagLimit,
+    tag_allowed,
+)
 from cargohold.auth.scopes import repository_scope
 from cargohold.metadata.store import MetadataStore
 from cargohold.oci.digest import Digest
@@ -47,17 +56,33 @@ class LoginRequired(Unauthorized):
 
 @dataclass(frozen=True, slots=True)
 class RepositoryAccess:
-    """What one caller may do in one repository (the domain form of a token entry)."""
+    """What one caller may do in one repository (the domain form of a token entry).
+
+    Each granted action has its own tag limit (``None``: every tag and digest): the
+    starter tags of a public repository widen what may be pulled, never what may be
+    pushed or deleted.
+    """
 
     repository: RepositoryName
     principal: Principal
-    actions: frozenset[str]
-    tags: tuple[str, ...] | None  # None: every tag and digest
+    limits: dict[str, TagLimit]  # granted action -> its tag limit
 
     @classmethod
     def open(cls, repository: RepositoryName) -> RepositoryAccess:
         """Auth off: everyone may do everything, as an administrator would."""
-        return cls(repository, OPEN, ALL_ACTIONS, None)
+        return cls(repository, OPEN, dict.fromkeys(sorted(ALL_ACTIONS)))
+
+    @property
+    def actions(self) -> frozenset[str]:
+        return frozenset(self.limits)
+
+    @property
+    def tags(self) -> TagLimit:
+        """The limit on what may be read (pulled)."""
+        return self.limits.get(PULL)
+
+    def tags_for(self, action: str) -> TagLimit:
+        return self.limits.get(action)
 
     def refusal(self, what: str, action: str = PULL) -> RegistryError:
         if self.principal.anonymous:
@@ -69,7 +94,7 @@ class RepositoryAccess:
 
     def require(self, action: str) -> RepositoryName:
         """The repository, if ``action`` was granted (the API checked it already)."""
-        if action not in self.actions:
+        if action not in self.limits:
             raise LoginRequired(
                 f"this token does not allow {action}",
                 scope=repository_scope(self.repository.value, _needed(action)),
@@ -77,8 +102,8 @@ class RepositoryAccess:
             )
         return self.repository
 
-    def allows_tag(self, tag: str) -> bool:
-        return tag_allowed(tag, self.tags)
+    def allows_tag(self, tag: str, action: str = PULL) -> bool:
+        return tag_allowed(tag, self.tags_for(action))
 
 
 def _needed(action: str) -> tuple[str, ...]:
@@ -133,9 +158,9 @@ class TagLimits:
         return ContentView(manifests, blobs)
 
     @staticmethod
-    def require_tag(access: RepositoryAccess, tag: str) -> None:
-        if not access.allows_tag(tag):
-            raise access.refusal(f"tag {tag!r}")
+    def require_tag(access: RepositoryAccess, tag: str, action: str = PULL) -> None:
+        if not access.allows_tag(tag, action):
+            raise access.refusal(f"tag {tag!r}", action)
 
     @staticmethod
     def visible_tags(access: RepositoryAccess, tags: list[str]) -> list[str]:
@@ -168,15 +193,16 @@ class TagLimits:
         raise access.refusal("this blob")
 
     async def require_deletable(self, access: RepositoryAccess, digest: Digest) -> None:
-        """Only content the caller's tags reach and no other tag does may go."""
-        if access.tags is None:
+        """Only content the caller's delete tags reach and no other tag does may go."""
+        tags = access.tags_for(DELETE)
+        if tags is None:
             return
         repository = access.repository.value
-        mine = await self.content_view(repository, access.tags, fresh=True)
+        mine = await self.content_view(repository, tags, fresh=True)
         if str(digest) not in mine or str(digest) in await self._outside(
-            repository, access.tags
+            repository, tags
         ):
-            raise access.refusal("this digest", "delete")
+            raise access.refusal("this digest", DELETE)
 
     async def require_subject(self, access: RepositoryAccess, subject: Digest) -> None:
         """A referrer's subject must not be content only other tags reach.
@@ -185,11 +211,12 @@ class TagLimits:
         across tags, and a push that re-uploads a layer only a production tag reaches
         must still work (the upload proves the caller holds the bytes).
         """
-        if access.tags is None:
+        tags = access.tags_for(PUSH)
+        if tags is None:
             return
         repository = access.repository.value
-        mine = await self.content_view(repository, access.tags, fresh=True)
+        mine = await self.content_view(repository, tags, fresh=True)
         if str(subject) not in mine and str(subject) in await self._outside(
-            repository, access.tags
+            repository, tags
         ):
             raise access.refusal("this subject", PUSH)

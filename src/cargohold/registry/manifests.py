@@ -120,7 +120,7 @@ class ManifestService:
         """
         repo = access.require(PUSH)
         if ref.tag is not None:
-            self._limits.require_tag(access, ref.tag.value)
+            self._limits.require_tag(access, ref.tag.value, PUSH)
         manifest = parse_manifest(content, content_type)
         algorithm = ref.digest.algorithm if ref.digest else "sha256"
         digest = Digest.of(content, algorithm)
@@ -159,7 +159,7 @@ class ManifestService:
         """Delete a tag, or a manifest with every tag pointing at it."""
         repo = access.require(DELETE)
         if ref.tag is not None:
-            self._limits.require_tag(access, ref.tag.value)
+            self._limits.require_tag(access, ref.tag.value, DELETE)
             found = await self._meta.manifests.delete_tag(repo.value, ref.tag.value)
         else:
             assert ref.digest is not None  # noqa: S101 - a tag or a digest

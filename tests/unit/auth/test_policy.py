@@ -28,33 +28,38 @@ PULL, PUSH, DELETE = (
 EVERYTHING = frozenset({"pull", "push", "delete"})
 
 
+def _same(actions: frozenset[str], tags: tuple[str, ...] | None) -> Decision:
+    """A decision giving every action in ``actions`` the same tag limit."""
+    return Decision(dict.fromkeys(sorted(actions), tags))
+
+
 @pytest.mark.parametrize(
     ("principal", "grants", "repo", "requested", "expected"),
     [
         # administrators: everything asked, no tag limit
-        (ADMIN, [], PRIVATE, EVERYTHING, Decision(EVERYTHING, None)),
-        (ADMIN, [], PRIVATE, frozenset({"pull", "fly"}), Decision(PULL, None)),
+        (ADMIN, [], PRIVATE, EVERYTHING, _same(EVERYTHING, None)),
+        (ADMIN, [], PRIVATE, frozenset({"pull", "fly"}), _same(PULL, None)),
         # anonymous: starter tags of public repositories only
-        (ANONYMOUS, [], PUBLIC, PULL, Decision(PULL, ("latest", "latest-dev"))),
-        (ANONYMOUS, [], PUBLIC, PUSH, Decision(PULL, ("latest", "latest-dev"))),
-        (ANONYMOUS, [], PRIVATE, PULL, Decision(frozenset(), None)),
-        (ANONYMOUS, [], PUBLIC, DELETE, Decision(frozenset(), None)),
+        (ANONYMOUS, [], PUBLIC, PULL, _same(PULL, ("latest", "latest-dev"))),
+        (ANONYMOUS, [], PUBLIC, PUSH, _same(PULL, ("latest", "latest-dev"))),
+        (ANONYMOUS, [], PRIVATE, PULL, _same(frozenset(), None)),
+        (ANONYMOUS, [], PUBLIC, DELETE, _same(frozenset(), None)),
         # roles
-        (ALICE, [Grant("acme/*", "puller")], PRIVATE, PUSH, Decision(PULL, None)),
-        (ALICE, [Grant("acme/*", "pusher")], PRIVATE, EVERYTHING, Decision(PUSH, None)),
+        (ALICE, [Grant("acme/*", "puller")], PRIVATE, PUSH, _same(PULL, None)),
+        (ALICE, [Grant("acme/*", "pusher")], PRIVATE, EVERYTHING, _same(PUSH, None)),
         (
             ALICE,
             [Grant("acme/*", "owner")],
             PRIVATE,
             EVERYTHING,
-            Decision(EVERYTHING, None),
+            _same(EVERYTHING, None),
         ),
         (
             ALICE,
             [Grant("acme/*", "wizard")],
             PRIVATE,
             PULL,
-            Decision(frozenset(), None),
+            _same(frozenset(), None),
         ),
         # grants match repository patterns
         (
@@ -62,17 +67,17 @@ EVERYTHING = frozenset({"pull", "push", "delete"})
             [Grant("other/*", "owner")],
             PRIVATE,
             PULL,
-            Decision(frozenset(), None),
+            _same(frozenset(), None),
         ),
-        (ALICE, [Grant("acme/python", "puller")], PRIVATE, PULL, Decision(PULL, None)),
-        (ALICE, [Grant("acme/py*", "puller")], PRIVATE, PULL, Decision(PULL, None)),
+        (ALICE, [Grant("acme/python", "puller")], PRIVATE, PULL, _same(PULL, None)),
+        (ALICE, [Grant("acme/py*", "puller")], PRIVATE, PULL, _same(PULL, None)),
         # tag limits add up; an unlimited grant lifts them
         (
             ALICE,
             [Grant("acme/*", "puller", ("3.12*",))],
             PRIVATE,
             PULL,
-            Decision(PULL, ("3.12*",)),
+            _same(PULL, ("3.12*",)),
         ),
         (
             ALICE,
@@ -82,14 +87,14 @@ EVERYTHING = frozenset({"pull", "push", "delete"})
             ],
             PRIVATE,
             PULL,
-            Decision(PULL, ("3.12*", "3.13*")),
+            _same(PULL, ("3.12*", "3.13*")),
         ),
         (
             ALICE,
             [Grant("acme/*", "puller", ("3.12*",)), Grant("acme/*", "puller")],
             PRIVATE,
             PULL,
-            Decision(PULL, None),
+            _same(PULL, None),
         ),
         # a limited entitlement on a public repository adds the starter tags
         (
@@ -97,16 +102,16 @@ EVERYTHING = frozenset({"pull", "push", "delete"})
             [Grant("acme/*", "puller", ("3.12*",))],
             PUBLIC,
             PULL,
-            Decision(PULL, ("3.12*", "latest", "latest-dev")),
+            _same(PULL, ("3.12*", "latest", "latest-dev")),
         ),
-        (ALICE, [Grant("acme/*", "puller")], PUBLIC, PULL, Decision(PULL, None)),
+        (ALICE, [Grant("acme/*", "puller")], PUBLIC, PULL, _same(PULL, None)),
         # nothing asked, nothing given
         (
             ALICE,
             [Grant("acme/*", "owner")],
             PRIVATE,
             frozenset(),
-            Decision(frozenset(), None),
+            _same(frozenset(), None),
         ),
     ],
 )
@@ -121,8 +126,47 @@ def test_decide(
 
 
 def test_decision_empty() -> None:
-    assert Decision(frozenset(), None).empty
-    assert not Decision(PULL, None).empty
+    assert Decision({}).empty
+    assert not _same(PULL, None).empty
+
+
+@pytest.mark.parametrize(
+    ("grants", "repo", "requested", "expected"),
+    [
+        # An unlimited puller grant lifts the pull limit only, not the owner's.
+        (
+            [Grant("acme/*", "puller"), Grant("acme/python", "owner", ("dev-*",))],
+            PRIVATE,
+            EVERYTHING,
+            {"delete": ("dev-*",), "pull": None, "push": ("dev-*",)},
+        ),
+        # Starter tags widen what may be pulled, never what may be pushed or deleted.
+        (
+            [Grant("acme/python", "owner", ("dev-*",))],
+            PUBLIC,
+            EVERYTHING,
+            {
+                "delete": ("dev-*",),
+                "pull": ("dev-*", "latest", "latest-dev"),
+                "push": ("dev-*",),
+            },
+        ),
+        # A pusher grant on every tag and an owner grant on some: delete stays limited.
+        (
+            [Grant("acme/*", "pusher"), Grant("acme/python", "owner", ("dev-*",))],
+            PUBLIC,
+            EVERYTHING,
+            {"delete": ("dev-*",), "pull": None, "push": None},
+        ),
+    ],
+)
+def test_each_action_has_its_own_limit(
+    grants: list[Grant],
+    repo: RepositoryPolicy,
+    requested: frozenset[str],
+    expected: dict[str, tuple[str, ...] | None],
+) -> None:
+    assert decide(ALICE, grants, repo, requested).limits == expected
 
 
 @pytest.mark.parametrize(

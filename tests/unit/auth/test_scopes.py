@@ -155,22 +155,50 @@ def test_merge_keeps_resources_apart_and_in_order() -> None:
             ],
             Access("repository", "r", ("pull", "push"), ("dev-*", "rc-*")),
         ),
-        # an entry without a tag limit lifts the limits of the others, in any order
+        # an entry without a tag limit lifts that action's limit, in any order, and
+        # only that action's
         (
             [
                 Access("repository", "r", ("pull",), ("dev-*",)),
-                Access("repository", "r", ("push",), None),
+                Access("repository", "r", ("pull", "push"), None),
             ],
             Access("repository", "r", ("pull", "push"), None),
         ),
         (
             [
+                Access("repository", "r", ("pull",), ("dev-*",)),
+                Access("repository", "r", ("push",), None),
+            ],
+            Access("repository", "r", ("pull", "push"), ("dev-*",), (("push", None),)),
+        ),
+        (
+            [
                 Access("repository", "r", ("push",), None),
                 Access("repository", "r", ("pull",), ("dev-*",)),
             ],
-            Access("repository", "r", ("push", "pull"), None),
+            Access("repository", "r", ("push", "pull"), ("dev-*",), (("push", None),)),
         ),
     ],
 )
 def test_merge_access(entries: list[Access], expected: Access | None) -> None:
     assert merge_access(entries) == expected
+
+
+def test_an_action_with_its_own_limit_round_trips_through_the_claim() -> None:
+    entry = Access.granting(
+        "repository",
+        "r",
+        {"delete": ("dev-*",), "pull": ("dev-*", "latest"), "push": ("dev-*",)},
+    )
+    assert entry.tags == ("dev-*", "latest")
+    assert entry.tags_for("push") == ("dev-*",)
+    assert entry.tags_for("delete") == ("dev-*",)
+    claim = entry.to_claim()
+    assert claim["action_tags"] == {"delete": ["dev-*"], "push": ["dev-*"]}
+    assert Access.from_claim(claim) == entry
+
+
+@pytest.mark.parametrize("action_tags", [[], "push", {"push": "dev-*"}, {"push": [1]}])
+def test_a_malformed_action_tags_claim_is_refused(action_tags: object) -> None:
+    claim = {"type": "repository", "name": "r", "actions": ["push"]}
+    assert Access.from_claim(claim | {"action_tags": action_tags}) is None
