@@ -4,7 +4,7 @@ Each deciding method runs in one transaction in two steps: lock the rows it deci
 about (``SELECT ... ORDER BY key FOR UPDATE``: a stable order, so two collectors cannot
 deadlock), then check the condition in a *new* statement. On PostgreSQL (READ COMMITTED)
 that statement sees every transaction that held those rows before: an upload claim, a
-mount or a manifest PUT, which lock the same rows (``sql.lock_blob``,
+mount or a manifest PUT, which lock the same rows (``sql_blobs.lock_blob``,
 ``SqlManifestIndex._touch``). A writer that comes after waits for the lock and then
 sees the tombstone or the missing row. On SQLite writers are serialised by
 ``BEGIN IMMEDIATE`` and ``FOR UPDATE`` is omitted.
@@ -19,7 +19,8 @@ from sqlalchemy.engine import Connection
 
 from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database
-from cargohold.metadata.sql import insert_new, reach
+from cargohold.metadata.sql import reach
+from cargohold.metadata.sql_blobs import insert_new
 from cargohold.metadata.store import Tombstone
 
 _b, _rb, _r, _m = t.blobs, t.repository_blobs, t.manifest_references, t.manifests
