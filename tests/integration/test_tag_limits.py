@@ -467,7 +467,7 @@ async def _limited_owner(
     """carol: owner of acme/app on ``dev-*``, maybe puller of acme/* on every tag."""
     admin = services_of(client).auth.admin
     await admin.create_user(ROOT, "carol", "carol-password-1", client="t")
-    grants = [(APP, "owner", ["dev-*"])]
+    grants: list[tuple[str, str, list[str] | None]] = [(APP, "owner", ["dev-*"])]
     if unlimited_puller:
         grants.append(("acme/*", "puller", None))
     for repository, role, tags in grants:
