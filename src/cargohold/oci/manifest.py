@@ -19,7 +19,6 @@ from cargohold.oci import mediatypes
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import DigestInvalid, ManifestInvalid, Unsupported
 
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 # Deepest nesting of arrays and objects accepted. A real manifest nests 5 levels
 # (index > manifests > descriptor > platform > os.features); json.loads recurses once
 # per level and fails with RecursionError near 1,000, so the limit is checked first.

@@ -26,10 +26,6 @@ class BlobNotFound(Exception):
     """The blob or upload does not exist in the store."""
 
 
-class UploadDisconnected(Exception):
-    """The request body ended early; the chunk was rolled back."""
-
-
 @dataclass(frozen=True, slots=True)
 class BlobInfo:
     size: int

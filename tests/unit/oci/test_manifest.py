@@ -11,7 +11,6 @@ from cargohold.oci import mediatypes as mt
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import DigestInvalid, ManifestInvalid, Unsupported
 from cargohold.oci.manifest import (
-    MAX_MANIFEST_BYTES,
     MAX_MANIFEST_DEPTH,
     Descriptor,
     Manifest,
@@ -558,7 +557,3 @@ def test_manifest_defaults_are_not_shared() -> None:
     first, second = Manifest(mt.OCI_MANIFEST), Manifest(mt.OCI_MANIFEST)
     assert first.annotations == {}
     assert first.annotations is not second.annotations
-
-
-def test_max_manifest_bytes_is_4_mib() -> None:
-    assert MAX_MANIFEST_BYTES == 4 * 1024 * 1024
