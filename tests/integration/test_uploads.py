@@ -195,3 +195,40 @@ async def test_mount_from_repository_that_lacks_the_blob(
         "/v2/dst/blobs/uploads/", params={"mount": digest, "from": "lacks"}
     )
     assert response.status_code == 202
+
+
+async def test_out_of_order_last_chunk_is_416_and_keeps_the_session(
+    client: httpx.AsyncClient,
+) -> None:
+    # The last chunk on PUT ?digest= is checked like a PATCH: 416 with the progress,
+    # nothing written, the session kept (the OCI conformance suite's "out-of-order and
+    # put chunk"). It used to be written anyway, then fail the digest: a 400.
+    data = os.urandom(30)
+    location = (await client.post("/v2/r/blobs/uploads/")).headers["Location"]
+    first = await client.patch(
+        location, content=data[:10], headers={"Content-Range": "0-9"}
+    )
+    assert first.status_code == 202
+    skipped = await client.put(
+        location,
+        params={"digest": digest_of(data)},
+        content=data[20:],
+        headers={"Content-Range": "20-29"},
+    )
+    assert_error(skipped, 416, "BLOB_UPLOAD_INVALID")
+    assert skipped.headers["Range"] == "0-9"
+    assert skipped.headers["Location"] == location
+    status = await client.get(location)
+    assert status.status_code == 204
+    assert status.headers["Range"] == "0-9"
+    await client.patch(
+        location, content=data[10:20], headers={"Content-Range": "10-19"}
+    )
+    done = await client.put(
+        location,
+        params={"digest": digest_of(data)},
+        content=data[20:],
+        headers={"Content-Range": "20-29"},
+    )
+    assert done.status_code == 201, done.text
+    assert (await client.get(f"/v2/r/blobs/{digest_of(data)}")).content == data

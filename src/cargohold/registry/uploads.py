@@ -233,16 +233,21 @@ class UploadService:
         body: AsyncIterable[bytes] | None,
         *,
         content_length: int | None,
+        content_range: str | None = None,
     ) -> int:
         """Write the last chunk (if any), verify ``digest`` and commit.
 
-        Returns the size.
+        A last chunk sent with ``Content-Range`` must start where the upload stands,
+        as a ``PATCH`` must (``RangeInvalid`` with the progress otherwise; the session
+        is kept). Returns the size.
         """
         repo = access.require(PUSH)
         async with self._lock(upload_id):
             record = await self._session(repo, upload_id)
             if await self._committed_before_crash(record, digest):
                 return record.size
+            if body is not None and content_range is not None:
+                content_length = _chunk_length(record, content_range, content_length)
             size = record.size
             if body is not None and content_length != 0:
                 size = await self._write(record, body, content_length)

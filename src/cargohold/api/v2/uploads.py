@@ -10,7 +10,7 @@ from cargohold.api.state import services
 from cargohold.api.v2.common import content_length, repository
 from cargohold.auth.policy import PUSH
 from cargohold.oci.digest import Digest
-from cargohold.oci.errors import BlobUploadInvalid, DigestInvalid
+from cargohold.oci.errors import DigestInvalid
 from cargohold.oci.names import RepositoryName
 from cargohold.oci.ranges import upload_progress_headers
 
@@ -98,17 +98,13 @@ async def finish_upload(request: Request) -> Response:
         raise DigestInvalid(
             "the digest query parameter is required to finish an upload"
         )
-    length = content_length(request)
-    if request.headers.get("content-range") and length is None:
-        raise BlobUploadInvalid(
-            "a final chunk with Content-Range needs a Content-Length"
-        )
     await services(request).uploads.finish(
         access,
         request.path_params["upload"],
         digest,
         request.stream(),
-        content_length=length,
+        content_length=content_length(request),
+        content_range=request.headers.get("content-range") or None,
     )
     return _created(repo, digest)
 
