@@ -78,12 +78,18 @@ def reset(db: Database) -> None:
     db.run_sync(drop)
 
 
-@pytest.fixture
-async def metadata_store(database_url: str) -> AsyncIterator[MetadataStore]:
+def _migrated(database_url: str) -> Database:
+    """The database at ``database_url``, emptied (PostgreSQL) and migrated."""
     db = Database(database_url)
     if not db.is_sqlite:
         reset(db)
     upgrade(db)
+    return db
+
+
+@pytest.fixture
+async def metadata_store(database_url: str) -> AsyncIterator[MetadataStore]:
+    db = _migrated(database_url)
     # The typed assignment is the conformance check (mypy runs on tests/).
     store: MetadataStore = SqlMetadataStore(db)
     try:
@@ -94,10 +100,7 @@ async def metadata_store(database_url: str) -> AsyncIterator[MetadataStore]:
 
 @pytest.fixture
 async def account_store(database_url: str) -> AsyncIterator[AccountStore]:
-    db = Database(database_url)
-    if not db.is_sqlite:
-        reset(db)
-    upgrade(db)
+    db = _migrated(database_url)
     # The typed assignment is the conformance check (mypy runs on tests/).
     store: AccountStore = SqlAccountStore(db)
     try:
@@ -111,10 +114,7 @@ async def both_stores(
     database_url: str,
 ) -> AsyncIterator[tuple[MetadataStore, AccountStore]]:
     """A ``MetadataStore`` and an ``AccountStore`` on one database, as the app has."""
-    db = Database(database_url)
-    if not db.is_sqlite:
-        reset(db)
-    upgrade(db)
+    db = _migrated(database_url)
     meta: MetadataStore = SqlMetadataStore(db)
     accounts: AccountStore = SqlAccountStore(db)
     try:

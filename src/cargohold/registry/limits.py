@@ -194,15 +194,11 @@ class TagLimits:
 
     async def require_deletable(self, access: RepositoryAccess, digest: Digest) -> None:
         """Only content the caller's delete tags reach and no other tag does may go."""
-        tags = access.tags_for(DELETE)
-        if tags is None:
-            return
-        repository = access.repository.value
-        mine = await self.content_view(repository, tags, fresh=True)
-        if str(digest) not in mine or str(digest) in await self._outside(
-            repository, tags
-        ):
-            raise access.refusal("this digest", DELETE)
+        split = await self._split(access, DELETE)
+        if split is not None:
+            mine, others = split
+            if str(digest) not in mine or str(digest) in others:
+                raise access.refusal("this digest", DELETE)
 
     async def require_subject(self, access: RepositoryAccess, subject: Digest) -> None:
         """A referrer's subject must not be content only other tags reach.
@@ -211,12 +207,23 @@ class TagLimits:
         across tags, and a push that re-uploads a layer only a production tag reaches
         must still work (the upload proves the caller holds the bytes).
         """
-        tags = access.tags_for(PUSH)
+        split = await self._split(access, PUSH)
+        if split is not None:
+            mine, others = split
+            if str(subject) not in mine and str(subject) in others:
+                raise access.refusal("this subject", PUSH)
+
+    async def _split(
+        self, access: RepositoryAccess, action: str
+    ) -> tuple[ContentView, ContentView] | None:
+        """What the tags ``action`` covers reach, and what the others reach, now.
+
+        ``None`` when ``action`` has no tag limit. For decisions that change content,
+        so never from the read cache.
+        """
+        tags = access.tags_for(action)
         if tags is None:
-            return
+            return None
         repository = access.repository.value
         mine = await self.content_view(repository, tags, fresh=True)
-        if str(subject) not in mine and str(subject) in await self._outside(
-            repository, tags
-        ):
-            raise access.refusal("this subject", PUSH)
+        return mine, await self._outside(repository, tags)
