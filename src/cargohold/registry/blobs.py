@@ -87,20 +87,22 @@ class BlobService:
         """
         repo = access.require(PUSH)
         if source_access is None:
-            if not access.principal.is_admin:
-                return None
-        elif PULL not in source_access.actions or not await self._limits.reaches(
-            source_access, digest
-        ):
-            return None
-        source = source_access.repository if source_access else None
-        if (
-            source is not None
-            and await self._meta.blobs.linked_size(source.value, str(digest)) is None
-        ):
+            allowed = access.principal.is_admin
+        else:
+            allowed = await self._readable(source_access, digest)
+        if not allowed:
             return None
         size = await self._meta.blobs.link_existing(repo.value, str(digest))
         return None if size is None else Blob(digest, size)
+
+    async def _readable(self, access: RepositoryAccess, digest: Digest) -> bool:
+        """Whether the caller could pull ``digest`` from ``access``'s repository."""
+        return (
+            PULL in access.actions
+            and await self._limits.reaches(access, digest)
+            and await self._meta.blobs.linked_size(access.repository.value, str(digest))
+            is not None
+        )
 
     async def delete(self, access: RepositoryAccess, digest: Digest) -> None:
         """Unlink the blob from the repository; its bytes go at GC if unused."""
