@@ -47,10 +47,9 @@ class Access:
     @classmethod
     def granting(cls, kind: str, name: str, limits: dict[str, TagLimit]) -> Access:
         """The entry for ``limits`` (action -> tag limit), written compactly."""
-        actions = tuple(limits)
-        base = limits[PULL] if PULL in limits else limits[actions[0]]
+        base = limits[PULL] if PULL in limits else next(iter(limits.values()), None)
         own = tuple((a, t) for a, t in limits.items() if t != base)
-        return cls(kind, name, actions, base, own)
+        return cls(kind, name, tuple(limits), base, own)
 
     def tags_for(self, action: str) -> TagLimit:
         """The tag limit of one of the entry's actions."""

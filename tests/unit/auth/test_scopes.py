@@ -202,3 +202,8 @@ def test_an_action_with_its_own_limit_round_trips_through_the_claim() -> None:
 def test_a_malformed_action_tags_claim_is_refused(action_tags: object) -> None:
     claim = {"type": "repository", "name": "r", "actions": ["push"]}
     assert Access.from_claim(claim | {"action_tags": action_tags}) is None
+
+
+def test_entries_granting_nothing_merge_into_an_entry_granting_nothing() -> None:
+    empty = Access("repository", "r", ())
+    assert merge_access([empty, empty]) == empty
