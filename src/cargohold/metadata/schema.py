@@ -105,6 +105,7 @@ users = sa.Table(
     sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("email", sa.String(320)),  # migration 0005: where advisories reach them
 )
 
 organizations = sa.Table(
@@ -112,6 +113,9 @@ organizations = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Migration 0005: reaches the people behind the organization's pull tokens and CI
+    # identities (and its members, besides their own addresses).
+    sa.Column("security_contact", sa.String(320)),
 )
 
 # Who may do what where. A membership is a grant on repository "*"; a per-repository
@@ -198,4 +202,200 @@ audit_events = sa.Table(
     sa.Column("client", sa.String(64), nullable=False),
     sa.Column("detail", sa.Text),
     sa.Index("ix_audit_events_at", "at"),
+)
+
+# --- who pulled what, and telling them (migration 0005) ----------------------------
+
+
+def _serial() -> sa.Column[int]:
+    """An auto-increment 64-bit id (SQLite: its INTEGER PRIMARY KEY, the rowid)."""
+    return sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
+
+
+# One row per recorded manifest pull (GET; HEAD too if configured). ``identity`` is a
+# principal's subject ("user:alice", "token:<id>", "oidc:<name>") or, for anonymous
+# pulls, "anonymous:<address or network prefix>". Kept for ``pulls.retention_days``.
+pull_events = sa.Table(
+    "pull_events",
+    metadata,
+    _serial(),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("identity", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # user|token|oidc|anonymous|open
+    sa.Column("organization", sa.String(64)),
+    sa.Column("repository", sa.String(255), nullable=False),
+    sa.Column("reference", sa.String(200), nullable=False),  # the tag or digest asked
+    sa.Column("digest", sa.String(200), nullable=False),  # what it resolved to
+    sa.Column("method", sa.String(8), nullable=False),  # GET | HEAD
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Column("user_agent", sa.String(512), nullable=False),
+    sa.Column("tool", sa.String(64), nullable=False),
+    sa.Column("tool_version", sa.String(64), nullable=False),
+    sa.Column("platform", sa.String(64), nullable=False),
+    sa.Index("ix_pull_events_digest_at", "digest", "at"),
+    sa.Index("ix_pull_events_repository_at", "repository", "at"),
+    sa.Index("ix_pull_events_identity_at", "identity", "at"),
+    sa.Index("ix_pull_events_at", "at"),
+)
+
+# Daily aggregates (identity x repository x digest x UTC day), kept longer than the
+# events (``pulls.aggregate_retention_days``); advisories find affected identities here.
+pull_daily = sa.Table(
+    "pull_daily",
+    metadata,
+    sa.Column("day", sa.Integer, primary_key=True),  # days since 1970-01-01 (UTC)
+    sa.Column("identity", sa.String(200), primary_key=True),
+    sa.Column("repository", sa.String(255), primary_key=True),
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("organization", sa.String(64)),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("last_at", sa.Float, nullable=False),
+    sa.Index("ix_pull_daily_digest", "digest", "last_at"),
+    sa.Index("ix_pull_daily_identity", "identity", "last_at"),
+)
+
+# Jobs that must run once across every process (retention, outbox sweeps): whoever
+# holds the lease (``holder`` until ``lease_until``) runs it, then sets ``next_run_at``.
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("next_run_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=False),
+    sa.Column("holder", sa.String(64), nullable=False),
+)
+
+advisories = sa.Table(
+    "advisories",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False),  # the current one
+    sa.Column("title", sa.String(255), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # upcoming|current|resolved
+    sa.Column("document", sa.Text, nullable=False),  # JSON: the advisory as published
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# Every revision kept, as published (JSON), with who published it.
+advisory_revisions = sa.Table(
+    "advisory_revisions",
+    metadata,
+    sa.Column("advisory", sa.String(64), primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+)
+
+# The digests an advisory covers: named, or resolved from its tag globs (``via_tag``),
+# again whenever such a tag moves. The Warning header looks up (repository, digest).
+advisory_digests = sa.Table(
+    "advisory_digests",
+    metadata,
+    sa.Column("advisory", sa.String(64), primary_key=True),
+    sa.Column("repository", sa.String(255), primary_key=True),
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Column("via_tag", sa.String(128)),
+    sa.Column("added_at", sa.Float, nullable=False),
+    sa.Index("ix_advisory_digests_lookup", "repository", "digest"),
+)
+
+# Every move of a tag: from (NULL: created) and to (NULL: deleted), when, by whom.
+tag_history = sa.Table(
+    "tag_history",
+    metadata,
+    _serial(),
+    sa.Column("repository", sa.String(255), nullable=False),
+    sa.Column("tag", sa.String(128), nullable=False),
+    sa.Column("from_digest", sa.String(200)),
+    sa.Column("to_digest", sa.String(200)),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Index("ix_tag_history_tag", "repository", "tag", "at"),
+)
+
+# The persistent outbox: every message to deliver (an advisory's fan-out, an inbox
+# notice, an email, a webhook call). ``key`` is unique: enqueuing twice is a no-op, so
+# a message exists once per (revision, identity, channel). A worker leases a row
+# (``lease_until``), delivers, then marks it ``done``; a failure sets
+# ``next_attempt_at`` by exponential backoff, and after ``max_attempts`` the row is
+# ``dead`` (visible in the API). A worker killed mid-delivery loses its lease; the row
+# is taken again.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    _serial(),
+    sa.Column("key", sa.String(255), nullable=False, unique=True),
+    sa.Column("channel", sa.String(16), nullable=False),  # fanout|inbox|email|webhook
+    sa.Column("payload", sa.Text, nullable=False),  # JSON
+    sa.Column("state", sa.String(16), nullable=False),  # pending|done|dead
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=False),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+)
+
+# The inbox: one notice per (identity, advisory, revision).
+notices = sa.Table(
+    "notices",
+    metadata,
+    _serial(),
+    sa.Column("identity", sa.String(200), nullable=False),
+    sa.Column("advisory", sa.String(64), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # JSON: what the notice shows
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("read_at", sa.Float),
+    sa.UniqueConstraint("identity", "advisory", "revision", name="uq_notices_once"),
+    sa.Index("ix_notices_identity", "identity", "created_at"),
+)
+
+# Webhooks of an organization (``organization`` NULL: registry-wide, admins only).
+# ``secret`` signs deliveries (Standard Webhooks, HMAC-SHA256): it must be kept to sign,
+# so it cannot be hashed; ``previous_secret`` also signs until ``previous_until`` after
+# a rotation, so receivers can switch without losing deliveries.
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("organization", sa.String(64)),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", sa.Text, nullable=False),  # JSON list of event types
+    sa.Column("repositories", sa.Text, nullable=False),  # JSON list of globs
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("previous_secret", sa.String(128)),
+    sa.Column("previous_until", sa.Float),
+    sa.Column("batch_pulls", sa.Boolean, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_webhooks_organization", "organization"),
+)
+
+# Every attempt to deliver to a webhook: the delivery log.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    _serial(),
+    sa.Column("webhook", sa.String(32), nullable=False),
+    sa.Column("message_id", sa.String(64), nullable=False),  # the webhook-id header
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Index("ix_webhook_deliveries_webhook", "webhook", "at"),
 )
