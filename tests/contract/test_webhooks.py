@@ -68,7 +68,7 @@ def receiver() -> Iterator[Receiver]:
     yield from serve()
 
 
-def hook(  # noqa: PLR0913 - a record's fields, defaulted
+def hook(
     webhook_id: str = "wh_a",
     *,
     organization: str | None = "acme",
@@ -161,8 +161,17 @@ async def test_deliveries_page_newest_first_and_go_with_the_webhook(
     await index.create(hook("wh_a"))
     for attempt in range(1, 6):
         await index.record_delivery(
-            DeliveryRecord(0, "wh_a", "msg_1", "push", attempt, 10.0 + attempt,
-                           500 if attempt < 5 else 204, None, 1.5)  # fmt: skip
+            DeliveryRecord(
+                0,
+                "wh_a",
+                "msg_1",
+                "push",
+                attempt,
+                10.0 + attempt,
+                500 if attempt < 5 else 204,
+                None,
+                1.5,
+            )
         )
     first = await index.deliveries("wh_a", before_id=None, limit=2)
     assert [d.attempt for d in first] == [5, 4]
@@ -213,7 +222,8 @@ async def test_batched_pulls_go_as_one_message(
     rows = await outbox_rows(db)
     batch = [r for r in rows if r["key"].startswith("webhook:wh_batch:")]
     each = [r for r in rows if r["key"].startswith("webhook:wh_each:")]
-    assert len(batch) == 1 and len(each) == 3
+    assert len(batch) == 1
+    assert len(each) == 3
     assert [e["id"] for e in payload_of(batch[0])["events"]] == [
         "pull:0", "pull:1", "pull:2"
     ]  # fmt: skip
@@ -266,8 +276,12 @@ async def test_delivery_is_a_signed_cloudevent(
     sender = WebhookSender(index, ALLOW)
     try:
         await sender.deliver(
-            Item(1, "webhook:wh_a:push:1", "webhook",
-                 {"webhook": "wh_a", "event": _json(event("push:1"))})  # fmt: skip
+            Item(
+                1,
+                "webhook:wh_a:push:1",
+                "webhook",
+                {"webhook": "wh_a", "event": _json(event("push:1"))},
+            )
         )
     finally:
         await sender.close()
@@ -340,7 +354,8 @@ async def test_gone_disables_the_webhook(
             await sender.deliver(item)
         assert failed.value.permanent
         found = await index.get("wh_a")
-        assert found is not None and found.disabled
+        assert found is not None
+        assert found.disabled
         await sender.deliver(replace(item, attempts=1))  # disabled: nothing sent
     finally:
         await sender.close()
@@ -379,8 +394,12 @@ async def test_a_pull_batch_is_a_cloudevents_batch(
     sender = WebhookSender(index, ALLOW)
     try:
         await sender.deliver(
-            Item(1, "webhook:wh_a:pulls:x", "webhook",
-                 {"webhook": "wh_a", "events": pulls})  # fmt: skip
+            Item(
+                1,
+                "webhook:wh_a:pulls:x",
+                "webhook",
+                {"webhook": "wh_a", "events": pulls},
+            )
         )
     finally:
         await sender.close()
@@ -410,8 +429,12 @@ async def test_a_private_address_is_refused_at_delivery(
     try:
         with pytest.raises(WebhookDeliveryFailed) as failed:
             await sender.deliver(
-                Item(1, "webhook:wh_a:push:1", "webhook",
-                     {"webhook": "wh_a", "event": _json(event("push:1"))})  # fmt: skip
+                Item(
+                    1,
+                    "webhook:wh_a:push:1",
+                    "webhook",
+                    {"webhook": "wh_a", "event": _json(event("push:1"))},
+                )
             )
     finally:
         await sender.close()
@@ -419,7 +442,8 @@ async def test_a_private_address_is_refused_at_delivery(
     assert receiver.requests == []
     (logged,) = await index.deliveries("wh_a", before_id=None, limit=10)
     assert logged.status_code is None
-    assert logged.error is not None and "non-public" in logged.error
+    assert logged.error is not None
+    assert "non-public" in logged.error
 
 
 async def test_enqueue_is_idempotent(db: Database, index: WebhookIndex) -> None:
