@@ -8,15 +8,19 @@ The outbox worker is not in this branch: deliveries are made by
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import structlog
+from click.testing import CliRunner, Result
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from standardwebhooks import Webhook
 
+from cargohold.cli import main
 from cargohold.settings import WebhookSettings
 from tests.apptypes import MakeClient
 from tests.integration.authhelpers import (
@@ -269,3 +273,46 @@ async def test_pushes_reach_an_organizations_webhook_signed_and_once(
         assert deleted.status_code == 202
         assert len(await drain_webhooks(database_url, LAB)) == 1
         assert _events(receiver.requests[-1:])[0][0] == "dev.cargohold.delete"
+
+
+# -- the CLI ---------------------------------------------------------------------------
+
+
+def test_cli_manages_webhooks_on_the_data_directory(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    structlog_reset = structlog.reset_defaults
+    env = {"CARGOHOLD_WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true"}
+    (tmp_path / "data").mkdir()
+    data = ["--data-dir", str(tmp_path / "data")]
+
+    def cli(*args: str) -> Result:
+        return CliRunner().invoke(main, [*args, *data], env=env)
+
+    try:
+        assert cli("orgs", "add", "acme").exit_code == 0
+        added = cli("webhooks", "add", receiver.url, "--org", "acme", "--event",
+                    "push", "--json")  # fmt: skip
+        assert added.exit_code == 0, added.output
+        hook = json.loads(added.stdout)
+        assert hook["secret"].startswith("whsec_")
+        listed = cli("webhooks", "list", "--org", "acme")
+        assert hook["id"] in listed.stdout
+        assert hook["secret"] not in listed.stdout
+        tested = cli("webhooks", "test", hook["id"], "--org", "acme")
+        assert tested.exit_code == 0, tested.output
+        Webhook(hook["secret"]).verify(receiver.requests[0].body,
+                                       receiver.requests[0].headers)  # fmt: skip
+        log = cli("webhooks", "deliveries", hook["id"], "--org", "acme", "--json")
+        assert [d["status_code"] for d in json.loads(log.stdout)] == [204]
+        rotated = cli("webhooks", "rotate", hook["id"], "--org", "acme")
+        assert "secret: whsec_" in rotated.stdout
+        receiver.default = 500
+        assert cli("webhooks", "test", hook["id"], "--org", "acme").exit_code == 1
+        # Registry-wide webhooks are another list; acme's is not in it.
+        assert hook["id"] not in cli("webhooks", "list").stdout
+        assert cli("webhooks", "show", hook["id"]).exit_code == 1
+        assert cli("webhooks", "rm", hook["id"], "--org", "acme").exit_code == 0
+        assert cli("webhooks", "list", "--org", "acme").stdout.strip() == "(none)"
+    finally:
+        structlog_reset()
