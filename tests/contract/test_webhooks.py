@@ -17,6 +17,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database
 from cargohold.metadata.outbox import OutboxMessage, payload_of
+from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.metadata.webhooks import DeliveryRecord, WebhookIndex, WebhookRecord
 from cargohold.registry.events import RegistryEvent
@@ -454,3 +455,24 @@ async def test_enqueue_is_idempotent(db: Database, index: WebhookIndex) -> None:
         "webhook:wh_a:e1",
         "webhook:wh_a:e2",
     ]
+
+
+async def test_deleting_an_organization_deletes_its_webhooks(
+    db: Database, index: WebhookIndex
+) -> None:
+    accounts = SqlAccountStore(db)
+    assert await accounts.organizations.create("acme")
+    await index.create(hook("wh_acme"))
+    await index.create(hook("wh_wide", organization=None))
+    await index.record_delivery(
+        DeliveryRecord(0, "wh_acme", "msg_1", "push", 1, 1.0, 204, None, 1.0)
+    )
+    before = await index.version()
+    assert await accounts.organizations.delete("acme")
+    assert await index.get("wh_acme") is None
+    assert await index.deliveries("wh_acme", before_id=None, limit=10) == []
+    assert [w.id for w in await index.enabled()] == ["wh_wide"]
+    assert await index.version() != before
+    # A new organization of that name starts with no webhooks.
+    assert await accounts.organizations.create("acme")
+    assert await index.query("acme") == []

@@ -30,6 +30,7 @@ from cargohold.metadata.accounts import (
     UserRecord,
 )
 from cargohold.metadata.database import Database, insert_ignore
+from cargohold.metadata.sql_webhooks import delete_organization_webhooks
 
 
 def _tags_out(value: str | None) -> tuple[str, ...] | None:
@@ -170,6 +171,7 @@ class SqlOrganizationIndex(_Index):
                 )
                 .values(revoked_at=time.time())
             )
+            delete_organization_webhooks(conn, name)
             query = sa.delete(t.organizations).where(t.organizations.c.name == name)
             return conn.execute(query).rowcount > 0
 

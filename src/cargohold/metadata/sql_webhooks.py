@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cargohold.metadata import schema as t
-from cargohold.metadata.database import Database, insert_ignore
+from cargohold.metadata.database import Database
 from cargohold.metadata.outbox import OutboxMessage, enqueue_in
 from cargohold.metadata.webhooks import DeliveryRecord, WebhookRecord
 
@@ -48,19 +48,49 @@ def _delivery(row: Any) -> DeliveryRecord:
     )
 
 
+def bump_version(conn: Connection) -> None:
+    """Move the change counter, in the caller's transaction."""
+    changes = t.webhook_changes
+    moved = conn.execute(
+        sa.update(changes)
+        .where(changes.c.id == _VERSION_ROW)
+        .values(version=changes.c.version + 1)
+    ).rowcount
+    if moved:
+        return
+    insert: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # noqa: PLC0415
+
+        insert = postgresql.insert(changes).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects import sqlite  # noqa: PLC0415
+
+        insert = sqlite.insert(changes).on_conflict_do_nothing()
+    conn.execute(insert.values(id=_VERSION_ROW, version=1))
+
+
+def delete_organization_webhooks(conn: Connection, organization: str) -> None:
+    """Delete an organization's webhooks and their logs, in the caller's transaction
+    (the organization is being deleted: a new one of its name must not inherit them)."""
+    ids = sa.select(t.webhooks.c.id).where(t.webhooks.c.organization == organization)
+    conn.execute(
+        sa.delete(t.webhook_deliveries).where(t.webhook_deliveries.c.webhook.in_(ids))
+    )
+    deleted = conn.execute(
+        sa.delete(t.webhooks).where(t.webhooks.c.organization == organization)
+    ).rowcount
+    if deleted:
+        bump_version(conn)
+
+
 class SqlWebhookIndex:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def _bump(self, conn: Connection) -> None:
-        changes = t.webhook_changes
-        moved = conn.execute(
-            sa.update(changes)
-            .where(changes.c.id == _VERSION_ROW)
-            .values(version=changes.c.version + 1)
-        ).rowcount
-        if not moved:
-            conn.execute(insert_ignore(self._db, changes, id=_VERSION_ROW, version=1))
+    @staticmethod
+    def _bump(conn: Connection) -> None:
+        bump_version(conn)
 
     async def _change(self, statement: sa.Executable) -> bool:
         def run(conn: Connection) -> bool:

@@ -295,6 +295,7 @@ class Outcome:
     status_code: int | None
     error: str | None
     duration_ms: float
+    permanent: bool = False  # refused before sending: retrying cannot help
 
     @property
     def ok(self) -> bool:
@@ -364,9 +365,12 @@ class WebhookSender:
         return headers, body
 
     async def _guard(self, url: str) -> None:
+        try:
+            host, port = check_url(url)
+        except InvalidRequest as exc:
+            raise WebhookDeliveryFailed(str(exc), permanent=True) from None
         if self._settings.allow_private_networks:
             return
-        host, port = check_url(url)
         try:
             addresses = await resolve(host, port)
         except OSError as exc:
@@ -391,6 +395,7 @@ class WebhookSender:
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
+        permanent = False
         try:
             await self._guard(webhook.url)
             headers, body = self.request(webhook, payload, msg_id)
@@ -404,12 +409,13 @@ class WebhookSender:
             if not 200 <= status < 300:  # noqa: PLR2004
                 error = f"receiver answered {status}"
         except WebhookDeliveryFailed as exc:
-            error = str(exc)
+            error, permanent = str(exc), exc.permanent
         except httpx.TimeoutException:
             error = f"no answer within {self._settings.timeout_seconds:g} s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
-        outcome = Outcome(status, error, (time.perf_counter() - started) * 1000)
+        elapsed = (time.perf_counter() - started) * 1000
+        outcome = Outcome(status, error, elapsed, permanent=permanent)
         events = payload.get("events")
         event_type = "pull" if events is not None else str(payload["event"]["type"])
         await self._index.record_delivery(
@@ -454,8 +460,9 @@ class WebhookSender:
             raise WebhookDeliveryFailed(
                 "receiver answered 410 Gone; webhook disabled", permanent=True
             )
-        permanent = outcome.error is not None and "non-public address" in outcome.error
-        raise WebhookDeliveryFailed(outcome.error or "failed", permanent=permanent)
+        raise WebhookDeliveryFailed(
+            outcome.error or "failed", permanent=outcome.permanent
+        )
 
 
 # -- managing -------------------------------------------------------------------------
