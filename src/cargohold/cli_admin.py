@@ -412,4 +412,6 @@ def audit_list(target: Target, *, after: int, limit: int, actor: str | None) -> 
     show(target, call(target, "GET", "/audit", params=params), columns=AUDIT_COLUMNS)
 
 
-GROUPS = (users, orgs, members, grants, tokens, oidc, repos, audit)
+from cargohold.cli_webhooks import webhooks  # noqa: E402 - after its own groups
+
+GROUPS = (users, orgs, members, grants, tokens, oidc, repos, audit, webhooks)

@@ -113,6 +113,18 @@ class AdminSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    # Deliver to loopback, private and link-local addresses too (tests, closed labs).
+    allow_private_networks: bool = False
+    # Seconds one delivery may take (connect, send, answer) before it counts as failed.
+    timeout_seconds: float = 10.0
+    # After a rotation, the previous secret also signs for this long.
+    rotation_overlap_hours: float = 24.0
+    # The CloudEvents ``source`` of every event: the registry's public base URL.
+    source: str = "/cargohold"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -122,6 +134,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def storage_root(self) -> Path:
@@ -143,6 +156,7 @@ _SECTIONS = {
     "log": LogSettings,
     "auth": AuthSettings,
     "admin": AdminSettings,
+    "webhooks": WebhookSettings,
 }
 
 

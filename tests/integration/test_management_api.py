@@ -217,6 +217,19 @@ async def tour(root: Caller) -> set[str]:
         "visibility": "public", "starter_tags": ["stable"]}, status=200,
         name="acme/team/app")
     await do("GET", "/audit", status=200)
+    for scope, org in (("/orgs/{org}/webhooks", "acme"), ("/webhooks", "")):
+        # .invalid never resolves: the ping's delivery fails without leaving the host.
+        hook = await do("POST", scope, {"url": "https://hooks.invalid/x",
+                        "events": ["push"]}, status=201, org=org)
+        one, hook_id = scope + "/{webhook_id}", hook["id"]
+        await do("GET", scope, status=200, org=org)
+        await do("GET", one, status=200, org=org, webhook_id=hook_id)
+        await do("POST", one + "/test", status=200, org=org, webhook_id=hook_id)
+        await do("GET", one + "/deliveries", status=200, org=org, webhook_id=hook_id)
+        await do("POST", one + "/rotate", status=200, org=org, webhook_id=hook_id)
+        await do("POST", one + "/disable", status=200, org=org, webhook_id=hook_id)
+        await do("POST", one + "/enable", status=200, org=org, webhook_id=hook_id)
+        await do("DELETE", one, status=204, org=org, webhook_id=hook_id)
     await do("DELETE", "/orgs/{org}/members/{user}", status=204, org="acme",
              user="alice")
     await do("DELETE", "/users/{user}", status=204, user="alice")
@@ -247,7 +260,10 @@ async def test_every_change_is_audited(root: Caller) -> None:
     assert [e["action"] for e in events if e["action"] != "login"] == [
         "organization.create", "user.create", "user.password", "member.set",
         "grant.add", "pull_token.create", "pull_token.revoke", "grant.remove",
-        "oidc.create", "oidc.delete", "repository.settings", "member.remove",
+        "oidc.create", "oidc.delete", "repository.settings",
+        *["webhook.create", "webhook.rotate", "webhook.disable", "webhook.enable",
+          "webhook.delete"] * 2,
+        "member.remove",
         "user.delete", "organization.delete",
     ]  # fmt: skip
     assert {e["actor"] for e in events} == {"user:root"}
@@ -277,6 +293,7 @@ def _sample_path(path: str) -> str:
         "user": "alice",
         "grant_id": "1",
         "token_id": "x" * 32,
+        "webhook_id": "wh_x",
         "name": "acme/app" if path.startswith("/repositories") else "ci",
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)

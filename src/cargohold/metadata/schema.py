@@ -399,3 +399,13 @@ webhook_deliveries = sa.Table(
     sa.Column("duration_ms", sa.Float, nullable=False),
     sa.Index("ix_webhook_deliveries_webhook", "webhook", "at"),
 )
+
+# One row (id 1) whose ``version`` grows with every change to ``webhooks``: each
+# process caches the webhook list and reloads it when this number moved (checked at
+# most once a second), so a webhook added through another process is heard within ~1 s.
+webhook_changes = sa.Table(
+    "webhook_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)

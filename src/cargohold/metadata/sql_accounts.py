@@ -30,6 +30,7 @@ from cargohold.metadata.accounts import (
     UserRecord,
 )
 from cargohold.metadata.database import Database, insert_ignore
+from cargohold.metadata.sql_webhooks import delete_organization_webhooks
 
 
 def _tags_out(value: str | None) -> tuple[str, ...] | None:
@@ -88,7 +89,7 @@ class SqlUserIndex(_Index):
         row = await self._db.fetch_row(_USER, {"name": name})
         if row is None:
             return None
-        name, password_hash, is_admin, disabled, created_at = row
+        name, password_hash, is_admin, disabled, created_at = row[:5]  # then email
         return UserRecord(
             name, password_hash, bool(is_admin), bool(disabled), created_at
         )
@@ -139,7 +140,7 @@ class SqlUserIndex(_Index):
 
     async def all(self) -> list[UserRecord]:
         rows = await self._rows(sa.select(t.users).order_by(t.users.c.name))
-        return [UserRecord(*row) for row in rows]
+        return [UserRecord(*row[:5]) for row in rows]
 
 
 class SqlOrganizationIndex(_Index):
@@ -170,6 +171,7 @@ class SqlOrganizationIndex(_Index):
                 )
                 .values(revoked_at=time.time())
             )
+            delete_organization_webhooks(conn, name)
             query = sa.delete(t.organizations).where(t.organizations.c.name == name)
             return conn.execute(query).rowcount > 0
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cargohold.auth.policy import DELETE, PULL, PUSH
@@ -23,6 +26,7 @@ from cargohold.oci.errors import (
 )
 from cargohold.oci.manifest import Descriptor, parse_manifest
 from cargohold.oci.names import Tag
+from cargohold.registry import events as ev
 from cargohold.registry.limits import RepositoryAccess, TagLimits
 from cargohold.registry.paging import Page, visible_page
 
@@ -82,9 +86,32 @@ def _raise_unmet(unmet: list[Reference | SizeMismatch]) -> None:
 class ManifestService:
     """Every method takes the caller's ``RepositoryAccess`` and checks it first."""
 
-    def __init__(self, meta: MetadataStore, limits: TagLimits) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        limits: TagLimits,
+        *,
+        events: ev.EventSink = ev.NULL_SINK,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._meta = meta
         self._limits = limits
+        self._events = events
+        self._clock = clock
+
+    def _event(
+        self, kind: str, access: RepositoryAccess, **data: object
+    ) -> ev.RegistryEvent:
+        repository = access.repository.value
+        return ev.RegistryEvent(
+            id=f"{kind}:{uuid.uuid4().hex}",
+            type=kind,
+            at=self._clock(),
+            actor=access.principal.subject,
+            repository=repository,
+            organization=ev.organization_of(repository),
+            data={"repository": repository, "actor": access.principal.subject, **data},
+        )
 
     async def get(self, access: RepositoryAccess, ref: ManifestRef) -> StoredManifest:
         """The manifest a tag points at, or the one with that digest."""
@@ -146,8 +173,22 @@ class ManifestService:
             else None,
         )
         tag = ref.tag.value if ref.tag else None
+        before = await self._meta.manifests.by_tag(repo.value, tag) if tag else None
         unmet = await self._meta.manifests.put(record, tag=tag, references=references)
         _raise_unmet(unmet)
+        about = {
+            "tag": tag,
+            "digest": str(digest),
+            "media_type": manifest.media_type,
+            "size": len(content),
+        }
+        emitted = [self._event(ev.PUSH, access, **about)]
+        if tag is not None and (before is None or before.digest != str(digest)):
+            previous = before.digest if before is not None else None
+            emitted.append(
+                self._event(ev.TAG_MOVED, access, **about, previous=previous)
+            )
+        await self._events.emit(emitted)
         return StoredManifest(
             digest=digest,
             media_type=manifest.media_type,
@@ -167,6 +208,11 @@ class ManifestService:
             found = await self._meta.manifests.delete(repo.value, str(ref.digest))
         if not found:
             raise ManifestUnknown(str(ref.tag or ref.digest))
+        tag = ref.tag.value if ref.tag else None
+        digest = str(ref.digest) if ref.digest else None
+        await self._events.emit(
+            [self._event(ev.DELETE, access, tag=tag, digest=digest)]
+        )
 
     async def tags(
         self, access: RepositoryAccess, *, last: str | None, limit: int | None

@@ -11,6 +11,7 @@ import httpx
 from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.store import MetadataStore
+from cargohold.metadata.webhooks import WebhookIndex
 from cargohold.registry.access import AccessService
 from cargohold.registry.accounts import Authenticator
 from cargohold.registry.admin import AdminService
@@ -21,7 +22,12 @@ from cargohold.registry.limits import TagLimits
 from cargohold.registry.manifests import ManifestService
 from cargohold.registry.repositories import RepositoryService
 from cargohold.registry.uploads import UploadService
-from cargohold.settings import AuthSettings
+from cargohold.registry.webhooks import (
+    WebhookDispatcher,
+    WebhookSender,
+    WebhookService,
+)
+from cargohold.settings import AuthSettings, WebhookSettings
 from cargohold.storage.base import BlobStore
 
 
@@ -86,6 +92,10 @@ class Services:
     manifests: ManifestService
     repositories: RepositoryService
     auth: AuthServices
+    webhooks: WebhookService
+    # The EventSink every service emits to; the outbox's ``webhook`` channel handler.
+    dispatcher: WebhookDispatcher
+    webhook_sender: WebhookSender
 
     @classmethod
     def build(
@@ -96,18 +106,35 @@ class Services:
         settings: AuthSettings,
         *,
         max_blob_bytes: int = 0,
+        webhook_index: WebhookIndex,
+        webhooks: WebhookSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> Services:
         limits = TagLimits(meta)
         auth = AuthServices.build(accounts, settings, clock=clock)
+        webhook_settings = webhooks or WebhookSettings()
+        dispatcher = WebhookDispatcher(webhook_index, clock=clock)
+        sender = WebhookSender(webhook_index, webhook_settings, clock=clock)
         return cls(
             meta=meta,
             store=store,
             blobs=BlobService(meta, store, limits),
             uploads=UploadService(meta, store, max_blob_bytes=max_blob_bytes),
-            manifests=ManifestService(meta, limits),
+            manifests=ManifestService(meta, limits, events=dispatcher, clock=clock),
             repositories=RepositoryService(meta, auth.access),
             auth=auth,
+            webhooks=WebhookService(
+                webhook_index,
+                accounts,
+                auth.admin,
+                auth.audit,
+                webhook_settings,
+                sender=sender,
+                dispatcher=dispatcher,
+                clock=clock,
+            ),
+            dispatcher=dispatcher,
+            webhook_sender=sender,
         )
 
     async def start(self) -> None:
@@ -116,4 +143,5 @@ class Services:
     async def close(self) -> None:
         await self.auth.audit.close()
         await self.auth.oidc_http.aclose()
+        await self.webhook_sender.close()
         await self.meta.close()

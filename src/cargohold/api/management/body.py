@@ -143,6 +143,17 @@ class Fields:
             raise InvalidRequest(f"{key!r} may hold at most 100 patterns")
         return list(value)
 
+    def strings(self, key: str, *, max_items: int = 100) -> list[str] | None:
+        """A list of strings (values checked by the domain), or ``None``."""
+        value = self._data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidRequest(f"{key!r} must be a list of strings")
+        if len(value) > max_items:
+            raise InvalidRequest(f"{key!r} may hold at most {max_items} items")
+        return list(value)
+
     def labels(self, key: str) -> dict[str, str] | None:
         """An object of string values (claim name to glob), or ``None``."""
         value = self._data.get(key)

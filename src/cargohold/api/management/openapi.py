@@ -69,8 +69,105 @@ _W = _WRITE_ERRORS
 _W409 = (*_WRITE_ERRORS, "409")
 
 
+def _webhook_paths(prefix: str, suffix: str, who: str) -> dict[str, JSON]:
+    """The operations on one scope's webhooks (``suffix`` of the operation ids)."""
+    params: tuple[JSON, ...] = (_ORG,) if prefix.startswith("/orgs") else ()
+    one = (*params, _path_param("webhook_id", "webhook id"))
+    item = prefix + "/{webhook_id}"
+
+    def action(verb: str, summary: str, result: JSON) -> JSON:
+        return {
+            "post": _op(
+                f"{verb}_{suffix}",
+                f"{summary} ({who})",
+                success="200",
+                result=result,
+                params=one,
+            )
+        }
+
+    return {
+        prefix: {
+            "get": _op(
+                f"list_{suffix}",
+                f"webhooks, without secrets ({who})",
+                success="200",
+                result=list_of("Webhook"),
+                params=params,
+            ),
+            "post": _op(
+                f"create_{suffix}",
+                f"create a webhook; the answer is the only time its secret is shown "
+                f"({who})",
+                success="201",
+                result=ref("WebhookWithSecret"),
+                body="NewWebhook",
+                params=params,
+                errors=_W,
+            ),
+        },
+        item: {
+            "get": _op(
+                f"get_{suffix}",
+                f"one webhook ({who})",
+                success="200",
+                result=ref("Webhook"),
+                params=one,
+            ),
+            "delete": _op(
+                f"delete_{suffix}",
+                f"delete a webhook and its delivery log ({who})",
+                success="204",
+                params=one,
+            ),
+        },
+        item + "/disable": action("disable", "stop delivering", ref("Webhook")),
+        item + "/enable": action("enable", "deliver again", ref("Webhook")),
+        item + "/rotate": action(
+            "rotate",
+            "a new secret, shown once; the previous one signs alongside it for "
+            "webhooks.rotation_overlap_hours",
+            ref("WebhookWithSecret"),
+        ),
+        item + "/test": action(
+            "test",
+            "deliver a ping event now and report how it went",
+            ref("WebhookTest"),
+        ),
+        item + "/deliveries": {
+            "get": _op(
+                f"deliveries_{suffix}",
+                f"delivery attempts, newest first ({who})",
+                success="200",
+                result=list_of("WebhookDelivery"),
+                params=(
+                    *one,
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0},
+                        "description": "only attempts with a smaller id (next page)",
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 1000,
+                            "default": 100,
+                        },
+                    },
+                ),
+            )
+        },
+    }
+
+
 def _paths() -> dict[str, JSON]:
     return {
+        **_webhook_paths("/orgs/{org}/webhooks", "org_webhook", "owner"),
+        **_webhook_paths("/webhooks", "webhook", "admin"),
         "/openapi.json": {
             "get": {
                 **_op(
@@ -295,8 +392,9 @@ def document() -> JSON:
             "version": "1",
             "description": (
                 "Organizations, users, roles, entitlements, pull tokens, CI "
-                "identities, repository visibility and the audit log. Errors use "
-                'the registry\'s shape, {"errors": [{code, message, detail}]}. '
+                "identities, repository visibility, the audit log and webhooks. "
+                "Errors use the registry's shape, "
+                '{"errors": [{code, message, detail}]}. '
                 "Refused (403) when the registry runs with auth mode none."
             ),
         },

@@ -23,6 +23,7 @@ from cargohold.api.management import (
     repositories,
     tokens,
     users,
+    webhooks,
 )
 from cargohold.api.management.auth import Authenticate, from_credentials
 from cargohold.auth.policy import Principal
@@ -53,6 +54,8 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/repositories/{name:path}/settings", repositories.get_settings),
     ("PUT", "/repositories/{name:path}/settings", repositories.put_settings),
     ("GET", "/audit", audit.list_events),
+    *webhooks.operations("/orgs/{org}/webhooks", webhooks.ORG),
+    *webhooks.operations("/webhooks", webhooks.WIDE),
 )
 
 

@@ -30,6 +30,31 @@ _TOKEN: dict[str, JSON] = {
 }
 
 
+_WEBHOOK: dict[str, JSON] = {
+    "id": {"type": "string"},
+    "organization": {**_NAME, "type": ["string", "null"]},
+    "url": {"type": "string"},
+    "events": {"type": "array", "items": {"type": "string"}},
+    "repositories": {"type": "array", "items": {"type": "string"}},
+    "batch_pulls": {"type": "boolean"},
+    "disabled": {"type": "boolean"},
+    "created_by": {"type": "string"},
+    "created_at": _TIME,
+    "previous_secret_until": {
+        **_MAYBE_TIME,
+        "description": "until when the secret before the last rotation also signs",
+    },
+}
+_WEBHOOK_EVENTS = [
+    "push",
+    "pull",
+    "delete",
+    "tag.moved",
+    "advisory.published",
+    "advisory.updated",
+]
+
+
 def ref(name: str) -> JSON:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -145,6 +170,78 @@ SCHEMAS: dict[str, JSON] = {
         },
     ),
     "PullToken": _object(list(_TOKEN), _TOKEN),
+    "NewWebhook": _object(
+        ["url"],
+        {
+            "url": {
+                "type": "string",
+                "maxLength": 2048,
+                "description": "http(s); no loopback, private or link-local address "
+                "unless webhooks.allow_private_networks",
+            },
+            "events": {
+                "type": ["array", "null"],
+                "items": {"enum": _WEBHOOK_EVENTS},
+                "minItems": 1,
+                "description": "default: every event",
+            },
+            "repositories": {
+                "type": ["array", "null"],
+                "items": {"type": "string", "minLength": 1, "maxLength": 255},
+                "maxItems": 100,
+                "description": "repository globs (under <org>/ for an organization's "
+                "webhook); default: every repository",
+            },
+            "batch_pulls": {
+                "type": ["boolean", "null"],
+                "default": False,
+                "description": "pull events in one delivery per batch",
+            },
+        },
+    ),
+    "Webhook": _object(list(_WEBHOOK), _WEBHOOK),
+    "WebhookWithSecret": _object(
+        [*_WEBHOOK, "secret"],
+        _WEBHOOK
+        | {
+            "secret": {
+                "type": "string",
+                "pattern": "^whsec_",
+                "description": "the Standard Webhooks signing secret; shown once",
+            }
+        },
+    ),
+    "WebhookTest": _object(
+        ["ok", "status_code", "error", "duration_ms"],
+        {
+            "ok": {"type": "boolean"},
+            "status_code": {"type": ["integer", "null"]},
+            "error": {"type": ["string", "null"]},
+            "duration_ms": {"type": "number"},
+        },
+    ),
+    "WebhookDelivery": _object(
+        [
+            "id",
+            "message_id",
+            "event",
+            "attempt",
+            "at",
+            "status_code",
+            "error",
+            "duration_ms",
+        ],
+        {
+            "id": {"type": "integer"},
+            "message_id": {"type": "string", "description": "the webhook-id header"},
+            "event": {"type": "string"},
+            "attempt": {"type": "integer"},
+            "at": _TIME,
+            "status_code": {"type": ["integer", "null"]},
+            "error": {"type": ["string", "null"]},
+            "duration_ms": {"type": "number"},
+        },
+    ),
     "CreatedPullToken": _object(
         [*_TOKEN, "secret"],
         _TOKEN

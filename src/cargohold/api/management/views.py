@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         RepositorySettingsRecord,
         UserRecord,
     )
+    from cargohold.metadata.webhooks import DeliveryRecord, WebhookRecord
 
 JSON = dict[str, object]
 
@@ -93,4 +94,33 @@ def audit_event(event: AuditEvent) -> JSON:
         "outcome": event.outcome,
         "client": event.client,
         "detail": event.detail,
+    }
+
+
+def webhook(record: WebhookRecord) -> JSON:
+    """A webhook without its secrets."""
+    return {
+        "id": record.id,
+        "organization": record.organization,
+        "url": record.url,
+        "events": list(record.events),
+        "repositories": list(record.repositories),
+        "batch_pulls": record.batch_pulls,
+        "disabled": record.disabled,
+        "created_by": record.created_by,
+        "created_at": timestamp(record.created_at),
+        "previous_secret_until": timestamp(record.previous_until),
+    }
+
+
+def webhook_delivery(record: DeliveryRecord) -> JSON:
+    return {
+        "id": record.id,
+        "message_id": record.message_id,
+        "event": record.event,
+        "attempt": record.attempt,
+        "at": timestamp(record.at),
+        "status_code": record.status_code,
+        "error": record.error,
+        "duration_ms": round(record.duration_ms, 3),
     }

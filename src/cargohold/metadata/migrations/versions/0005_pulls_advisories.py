@@ -30,6 +30,7 @@ _TABLES = (
     "notices",
     "webhooks",
     "webhook_deliveries",
+    "webhook_changes",
 )
 
 
@@ -178,6 +179,11 @@ def upgrade() -> None:
     )
     op.create_index(
         "ix_webhook_deliveries_webhook", "webhook_deliveries", ["webhook", "at"]
+    )
+    op.create_table(
+        "webhook_changes",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
     )
 
 
