@@ -21,7 +21,7 @@ from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.metadata.webhooks import DeliveryRecord, WebhookIndex, WebhookRecord
 from cargohold.registry.events import RegistryEvent
-from cargohold.registry.webhooks import (
+from cargohold.registry.webhook_delivery import (
     WebhookDeliveryFailed,
     WebhookDispatcher,
     WebhookSender,

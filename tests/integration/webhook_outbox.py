@@ -17,7 +17,7 @@ from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database
 from cargohold.metadata.outbox import DEAD, DONE, PENDING, WEBHOOK, payload_of
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
-from cargohold.registry.webhooks import WebhookDeliveryFailed, WebhookSender
+from cargohold.registry.webhook_delivery import WebhookDeliveryFailed, WebhookSender
 from cargohold.settings import WebhookSettings
 
 

@@ -22,11 +22,8 @@ from cargohold.registry.limits import TagLimits
 from cargohold.registry.manifests import ManifestService
 from cargohold.registry.repositories import RepositoryService
 from cargohold.registry.uploads import UploadService
-from cargohold.registry.webhooks import (
-    WebhookDispatcher,
-    WebhookSender,
-    WebhookService,
-)
+from cargohold.registry.webhook_delivery import WebhookDispatcher, WebhookSender
+from cargohold.registry.webhooks import WebhookService
 from cargohold.settings import AuthSettings, WebhookSettings
 from cargohold.storage.base import BlobStore
 
