@@ -113,6 +113,16 @@ class AdminSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AdvisorySettings:
+    # Who counts as affected: identities that pulled a covered digest this recently.
+    affected_window_days: int = 90
+    # How often (at most) a process checks the database for advisory changes before
+    # answering manifest GET/HEAD with Warning headers: other processes show a new
+    # advisory within this window.
+    warning_refresh_seconds: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -122,6 +132,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    advisories: AdvisorySettings = field(default_factory=AdvisorySettings)
 
     @property
     def storage_root(self) -> Path:

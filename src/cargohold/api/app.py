@@ -28,6 +28,7 @@ from cargohold.logs import configure_logging
 from cargohold.metadata.database import Database
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
+from cargohold.metadata.sql_advisories import SqlAdvisoryStore
 from cargohold.oci.errors import RegistryError
 from cargohold.registry.keyring import REFRESH_INTERVAL as KEY_REFRESH_INTERVAL
 from cargohold.registry.services import Services
@@ -67,6 +68,8 @@ def open_services(
         build_store(settings),
         SqlAccountStore(database),
         settings.auth,
+        advisory_store=SqlAdvisoryStore(database),
+        advisory_settings=settings.advisories,
         max_blob_bytes=settings.registry.max_blob_bytes,
         clock=clock,
     )

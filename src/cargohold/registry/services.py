@@ -10,18 +10,22 @@ import httpx
 
 from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
+from cargohold.metadata.advisories import AdvisoryStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.registry.access import AccessService
 from cargohold.registry.accounts import Authenticator
 from cargohold.registry.admin import AdminService
+from cargohold.registry.advisories import AdvisoryService
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
+from cargohold.registry.events import NULL_SINK, EventSink
 from cargohold.registry.keyring import KeyRing
 from cargohold.registry.limits import TagLimits
 from cargohold.registry.manifests import ManifestService
 from cargohold.registry.repositories import RepositoryService
+from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
-from cargohold.settings import AuthSettings
+from cargohold.settings import AdvisorySettings, AuthSettings
 from cargohold.storage.base import BlobStore
 
 
@@ -86,6 +90,8 @@ class Services:
     manifests: ManifestService
     repositories: RepositoryService
     auth: AuthServices
+    advisories: AdvisoryService
+    tag_history: TagHistoryService
 
     @classmethod
     def build(
@@ -95,6 +101,9 @@ class Services:
         accounts: AccountStore,
         settings: AuthSettings,
         *,
+        advisory_store: AdvisoryStore,
+        advisory_settings: AdvisorySettings = AdvisorySettings(),  # noqa: B008 - frozen
+        events: EventSink = NULL_SINK,
         max_blob_bytes: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> Services:
@@ -108,6 +117,14 @@ class Services:
             manifests=ManifestService(meta, limits),
             repositories=RepositoryService(meta, auth.access),
             auth=auth,
+            advisories=AdvisoryService(
+                advisory_store,
+                auth.access,
+                advisory_settings,
+                events=events,
+                clock=clock,
+            ),
+            tag_history=TagHistoryService(advisory_store, auth.access),
         )
 
     async def start(self) -> None:
