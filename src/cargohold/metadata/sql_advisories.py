@@ -32,6 +32,7 @@ from cargohold.metadata.outbox import OutboxMessage, enqueue_in
 
 RESOLVED = "resolved"
 _USER_PREFIX = "user:"
+ANONYMOUS_PREFIX = "anonymous"
 
 _ADVISORY_COLUMNS = (
     t.advisories.c.id,
@@ -258,7 +259,10 @@ def _identities(rows: Iterable[Sequence[Any]]) -> list[AffectedIdentity]:
     for identity, organization, repository, digest, last, email, contact in rows:
         key = (identity, organization)
         if key not in grouped:
-            grouped[key] = (email or contact, [])
+            # An anonymous puller has no address; the organization's contact is for
+            # the people behind its users, tokens and CI identities.
+            anonymous = identity.startswith(ANONYMOUS_PREFIX)
+            grouped[key] = (None if anonymous else (email or contact), [])
         grouped[key][1].append(PulledImage(repository, digest, float(last)))
     return [
         AffectedIdentity(identity, organization, contact, tuple(images))
@@ -281,21 +285,22 @@ class SqlAdvisoryStore:
         ident = str(document["id"])
 
         def run(conn: Connection) -> AdvisoryRecord | None:
-            inserted = conn.execute(
-                _insert_ignore(conn, t.advisories, "id"),
-                [
-                    {
-                        "id": ident,
-                        "revision": 1,
-                        "title": document["title"],
-                        "severity": document["severity"],
-                        "state": document["state"],
-                        "document": dumps(document),
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                ],
-            ).rowcount
+            # psycopg reports an INSERT's rowcount only when asked to keep it.
+            query = (
+                _insert_ignore(conn, t.advisories, "id")
+                .values(
+                    id=ident,
+                    revision=1,
+                    title=document["title"],
+                    severity=document["severity"],
+                    state=document["state"],
+                    document=dumps(document),
+                    created_at=now,
+                    updated_at=now,
+                )
+                .execution_options(preserve_rowcount=True)
+            )
+            inserted = conn.execute(query).rowcount
             if inserted != 1:
                 return None
             self._publish_in(conn, document, 1, actor, now, outbox)
