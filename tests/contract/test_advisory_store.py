@@ -308,7 +308,7 @@ async def test_fan_out_tells_each_affected_identity_once(stores: Stores) -> None
         query = sa.select(n.c.identity, n.c.revision, n.c.document).order_by(
             n.c.identity
         )
-        return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(query)]
 
     rows = stores.db.run_sync(notices)
     assert len(rows) == 50

@@ -319,7 +319,9 @@ async def test_basic_and_bearer_both_authenticate(
 ) -> None:
     await add_org(root, "acme")
     basic = await client.get(f"{API}/orgs", auth=ADMIN)
-    assert basic.json() == await root.ok("GET", "/orgs") == [{"name": "acme"}]
+    assert basic.json() == await root.ok("GET", "/orgs") == [
+        {"name": "acme", "security_contact": None}
+    ]
 
 
 async def test_a_deleted_users_bearer_stops_working(
@@ -384,7 +386,9 @@ async def test_an_owner_manages_their_organization_only(
     await root.ok("PUT", "/orgs/acme/members/alice", {"role": "owner"})
     alice = await login(client, "alice")
 
-    assert await alice.ok("GET", "/orgs") == [{"name": "acme"}]
+    assert await alice.ok("GET", "/orgs") == [
+        {"name": "acme", "security_contact": None}
+    ]
     member = await alice.ok("PUT", "/orgs/acme/members/bob", {"role": "pusher"})
     assert (member["principal"], member["repository"]) == ("user:bob", "acme/*")
     created = await alice.ok(

@@ -75,7 +75,7 @@ def check_email(value: object, *, field: str = "email") -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidRequest(f"{field} must be a string or null")
-    name, address = parseaddr(value, strict=True)
+    name, address = parseaddr(value)
     if (
         name
         or address != value
