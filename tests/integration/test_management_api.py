@@ -17,8 +17,8 @@ from cargohold.api.management import build_routes
 from cargohold.api.management.body import MAX_BODY
 from cargohold.api.management.openapi import document
 from cargohold.api.management.routes import OPERATIONS
-from tests.integration.authhelpers import ADMIN, bearer, token
-from tests.integration.helpers import assert_error
+from tests.integration.authhelpers import ADMIN, as_user, bearer, token
+from tests.integration.helpers import assert_error, push_image
 
 pytestmark = pytest.mark.anyio
 
@@ -217,6 +217,27 @@ async def tour(root: Caller) -> set[str]:
         "visibility": "public", "starter_tags": ["stable"]}, status=200,
         name="acme/team/app")
     await do("GET", "/audit", status=200)
+    await do("PUT", "/users/{user}/email", {"email": "alice@acme.test"}, status=200,
+             user="alice")
+    await do("PUT", "/orgs/{org}/contact", {"security_contact": "sec@acme.test"},
+             status=200, org="acme")
+    root.client.headers.update(
+        await as_user(root.client, "acme/app", "pull,push", auth=ADMIN))
+    digest, _ = await push_image(root.client, "acme/app", "v1")
+    del root.client.headers["Authorization"]
+    await do("GET", "/repositories/{name}/tags/{tag}/history", status=200,
+             name="acme/app", tag="v1")
+    advisory = {"id": "CH-1", "title": "t", "severity": "low", "state": "current",
+                "affected": [{"repository": "acme/app", "tags": ["v*"]}]}
+    await do("POST", "/advisories", advisory, status=201)
+    await do("PATCH", "/advisories/{advisory}", {"state": "resolved"}, status=200,
+             advisory="CH-1")
+    await do("GET", "/advisories", status=200)
+    shown = await do("GET", "/advisories/{advisory}", status=200, advisory="CH-1")
+    assert shown["digests"] == [
+        {"repository": "acme/app", "digest": digest, "via_tag": "v1"}]
+    await do("GET", "/advisories/{advisory}/revisions", status=200, advisory="CH-1")
+    await do("GET", "/advisories/{advisory}/affected", status=200, advisory="CH-1")
     await do("DELETE", "/orgs/{org}/members/{user}", status=204, org="acme",
              user="alice")
     await do("DELETE", "/users/{user}", status=204, user="alice")
@@ -247,7 +268,8 @@ async def test_every_change_is_audited(root: Caller) -> None:
     assert [e["action"] for e in events if e["action"] != "login"] == [
         "organization.create", "user.create", "user.password", "member.set",
         "grant.add", "pull_token.create", "pull_token.revoke", "grant.remove",
-        "oidc.create", "oidc.delete", "repository.settings", "member.remove",
+        "oidc.create", "oidc.delete", "repository.settings", "user.email",
+        "organization.contact", "member.remove",
         "user.delete", "organization.delete",
     ]  # fmt: skip
     assert {e["actor"] for e in events} == {"user:root"}
@@ -277,6 +299,8 @@ def _sample_path(path: str) -> str:
         "user": "alice",
         "grant_id": "1",
         "token_id": "x" * 32,
+        "tag": "latest",
+        "advisory": "CH-1",
         "name": "acme/app" if path.startswith("/repositories") else "ci",
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)
