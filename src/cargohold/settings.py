@@ -121,6 +121,14 @@ class AdvisorySettings:
     # advisory within this window.
     warning_refresh_seconds: float = 2.0
 
+    def __post_init__(self) -> None:
+        if self.affected_window_days < 1:
+            msg = "advisories.affected_window_days must be at least 1"
+            raise SettingsError(msg)
+        if not 0 < self.warning_refresh_seconds <= 3600:  # noqa: PLR2004
+            msg = "advisories.warning_refresh_seconds must be in (0, 3600]"
+            raise SettingsError(msg)
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -154,6 +162,7 @@ _SECTIONS = {
     "log": LogSettings,
     "auth": AuthSettings,
     "admin": AdminSettings,
+    "advisories": AdvisorySettings,
 }
 
 

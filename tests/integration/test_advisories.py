@@ -169,7 +169,7 @@ async def test_publish_update_read_and_warn(client: httpx.AsyncClient) -> None:
         "GET", "/advisories/CH-2026-1/affected", status=403, code="DENIED"
     )
 
-    # The Warning header, for anyone reading the manifest, by tag or digest, GET or HEAD.
+    # The Warning header, for anyone reading it, by tag or digest, GET or HEAD.
     headers = await as_user(client, REPO, "pull", auth=("alice", PASSWORD))
     expected = '299 - "CH-2026-1: libfoo \\"bar\\" overflow; fixed in acme/app:2.0"'
     for reference in ("1.0", old):

@@ -343,9 +343,11 @@ async def test_basic_and_bearer_both_authenticate(
 ) -> None:
     await add_org(root, "acme")
     basic = await client.get(f"{API}/orgs", auth=ADMIN)
-    assert basic.json() == await root.ok("GET", "/orgs") == [
-        {"name": "acme", "security_contact": None}
-    ]
+    assert (
+        basic.json()
+        == await root.ok("GET", "/orgs")
+        == [{"name": "acme", "security_contact": None}]
+    )
 
 
 async def test_a_deleted_users_bearer_stops_working(
