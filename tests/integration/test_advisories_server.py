@@ -82,7 +82,7 @@ def settles(client: httpx.Client, reference: str, expected: list[str]) -> bool:
     headers = authorized(client, "pull")
     deadline = time.monotonic() + SETTLE_SECONDS
     streak = 0
-    while time.monotonic() < deadline and streak < 20:  # noqa: PLR2004
+    while time.monotonic() < deadline and streak < 20:
         method = "GET" if streak % 2 else "HEAD"
         response = client.request(
             method, f"/v2/{REPO}/manifests/{reference}", headers=headers
@@ -92,7 +92,7 @@ def settles(client: httpx.Client, reference: str, expected: list[str]) -> bool:
         streak = streak + 1 if seen == expected else 0
         if not streak:
             time.sleep(0.05)  # a change is on its way: poll, bounded by the deadline
-    return streak >= 20  # noqa: PLR2004
+    return streak >= 20
 
 
 def test_warnings_reach_every_worker(server: ServerProcess, tmp_path: Path) -> None:
