@@ -270,6 +270,8 @@ async def test_tag_history_for_those_who_may_pull(
         (first, second, "user:root"),
         (None, first, "user:root"),
     ]
+    never = await alice.ok("GET", f"/repositories/{REPO}/tags/never/history")
+    assert never == {"history": []}
     await mallory.refused(
         "GET", f"/repositories/{REPO}/tags/latest/history", status=404, code="NOT_FOUND"
     )

@@ -157,9 +157,13 @@ def retag_in(
     if digest is None:
         return  # a deleted tag: what it pointed at stays affected
     ad = t.advisory_digests
+    # Documents are stored compactly with sorted keys (``dumps``), so an advisory
+    # covering this repository holds this exact text: a cheap pre-filter.
+    named = f'"repository":{json.dumps(repository)}'
     rows = conn.execute(
         sa.select(t.advisories.c.id, t.advisories.c.document).where(
-            t.advisories.c.state != RESOLVED
+            t.advisories.c.state != RESOLVED,
+            t.advisories.c.document.contains(named, autoescape=True),
         )
     ).all()
     for advisory, document in rows:

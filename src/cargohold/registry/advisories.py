@@ -99,8 +99,13 @@ class WarningBoard:
         self._refreshing = False
 
     async def lookup(self, repository: str, digest: str) -> tuple[str, ...]:
+        """The warnings for a manifest; a failed refresh keeps the last map (a pull
+        never fails because of advisories)."""
         if self._clock() >= self._next_check and not self._refreshing:
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:
+                log.warning("advisory warnings not refreshed", exc_info=True)
         return self._map.get((repository, digest), ())
 
     async def refresh(self) -> None:

@@ -29,7 +29,7 @@ class TagHistoryService:
 
         Raises:
             NotFound: the caller may not pull that tag (the same answer whether or not
-                it exists), or it never existed.
+                it exists).
         """
         decision = policy.decide(
             actor,
@@ -41,9 +41,7 @@ class TagHistoryService:
             tag.value, decision.limits[PULL]
         ):
             raise NotFound(f"no tag {repository.value}:{tag.value} you may pull")
-        moves = await self._store.tag_history(
+        # Empty for a tag never moved since history began (migration 0005).
+        return await self._store.tag_history(
             repository.value, tag.value, limit=MAX_MOVES
         )
-        if not moves:
-            raise NotFound(f"no history for {repository.value}:{tag.value}")
-        return moves
