@@ -269,7 +269,8 @@ async def test_every_change_is_audited(root: Caller) -> None:
         "organization.create", "user.create", "user.password", "member.set",
         "grant.add", "pull_token.create", "pull_token.revoke", "grant.remove",
         "oidc.create", "oidc.delete", "repository.settings", "user.email",
-        "organization.contact", "member.remove",
+        "organization.contact", "advisory.publish", "advisory.update",
+        "member.remove",
         "user.delete", "organization.delete",
     ]  # fmt: skip
     assert {e["actor"] for e in events} == {"user:root"}

@@ -41,6 +41,7 @@ from cargohold.registry.advisory_document import (
     warning_value,
     within_limit,
 )
+from cargohold.registry.audit import AuditTrail
 from cargohold.registry.events import (
     ADVISORY_PUBLISHED,
     ADVISORY_UPDATED,
@@ -134,11 +135,13 @@ class AdvisoryService:
         access: AccessService,
         settings: AdvisorySettings,
         *,
+        audit: AuditTrail | None = None,
         events: EventSink = NULL_SINK,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._access = access
+        self._audit = audit
         self._settings = settings
         self._events = events
         self._clock = clock
@@ -149,7 +152,21 @@ class AdvisoryService:
         if not actor.is_admin:
             raise Denied("only administrators may do this with advisories")
 
-    async def publish(self, actor: Principal, data: object) -> AdvisoryRecord:
+    def _record(
+        self, actor: Principal, action: str, record: AdvisoryRecord, client: str
+    ) -> None:
+        if self._audit is not None:
+            self._audit.record(
+                actor.subject,
+                action,
+                f"advisory:{record.id}",
+                client=client,
+                detail=f'{{"revision": {record.revision}}}',
+            )
+
+    async def publish(
+        self, actor: Principal, data: object, *, client: str = ""
+    ) -> AdvisoryRecord:
         """Publish revision 1.
 
         Raises:
@@ -167,11 +184,12 @@ class AdvisoryService:
         )
         if record is None:
             raise Conflict(f"advisory {document['id']!r} exists; update it instead")
+        self._record(actor, "advisory.publish", record, client)
         await self.warnings.refresh()
         return record
 
     async def update(
-        self, actor: Principal, advisory: str, changes: object
+        self, actor: Principal, advisory: str, changes: object, *, client: str = ""
     ) -> AdvisoryRecord:
         """Publish the next revision: the current document with ``changes`` applied.
 
@@ -190,6 +208,7 @@ class AdvisoryService:
         )
         if record is None:
             raise Conflict(f"advisory {advisory!r} changed meanwhile; try again")
+        self._record(actor, "advisory.update", record, client)
         await self.warnings.refresh()
         return record
 

@@ -121,6 +121,7 @@ class Services:
                 advisory_store,
                 auth.access,
                 advisory_settings,
+                audit=auth.audit,
                 events=events,
                 clock=clock,
             ),

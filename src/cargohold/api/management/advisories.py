@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from cargohold.api.management import views
 from cargohold.api.management.body import json_fields
-from cargohold.api.management.common import reply
+from cargohold.api.management.common import client, reply
 from cargohold.api.state import services
 from cargohold.registry.advisory_document import FIELDS
 
@@ -29,7 +29,7 @@ async def list_advisories(request: Request, actor: Principal) -> Response:
 async def publish_advisory(request: Request, actor: Principal) -> Response:
     body = await json_fields(request, *FIELDS)
     service = services(request).advisories
-    record = await service.publish(actor, body.as_dict())
+    record = await service.publish(actor, body.as_dict(), client=client(request))
     _, digests = await service.get(actor, record.id)
     return reply(views.advisory(record, digests), status=201)
 
@@ -37,7 +37,9 @@ async def publish_advisory(request: Request, actor: Principal) -> Response:
 async def update_advisory(request: Request, actor: Principal) -> Response:
     body = await json_fields(request, *FIELDS)
     service = services(request).advisories
-    record = await service.update(actor, _id(request), body.as_dict())
+    record = await service.update(
+        actor, _id(request), body.as_dict(), client=client(request)
+    )
     _, digests = await service.get(actor, record.id)
     return reply(views.advisory(record, digests))
 
