@@ -415,6 +415,7 @@ _add_credential_commands()
 
 # The admin groups (users, orgs, members, grants, tokens, oidc, repos, audit).
 from cargohold.cli_admin import GROUPS as ADMIN_GROUPS  # noqa: E402
+from cargohold.cli_advisories import GROUPS as ADVISORY_GROUPS  # noqa: E402
 
-for _group in ADMIN_GROUPS:
+for _group in (*ADMIN_GROUPS, *ADVISORY_GROUPS):
     main.add_command(_group)

@@ -90,6 +90,20 @@ def users_passwd(target: Target, *, name: str) -> None:
     )
 
 
+@users.command("email")
+@click.argument("name")
+@click.argument("address", required=False)
+@target_options
+def users_email(target: Target, *, name: str, address: str | None) -> None:
+    """Set a user's email (advisories reach them there); no ADDRESS clears it."""
+    body = {"email": address}
+    show(
+        target,
+        call(target, "PUT", f"/users/{seg(name)}/email", body=body),
+        done=f"email of {name} " + (f"set to {address}" if address else "cleared"),
+    )
+
+
 @users.command("remove")
 @click.argument("name")
 @target_options
@@ -123,7 +137,22 @@ def orgs_add(target: Target, *, name: str) -> None:
 @target_options
 def orgs_list(target: Target) -> None:
     """List organizations (all for an administrator; else those you hold a role in)."""
-    show(target, call(target, "GET", "/orgs"), columns=("name",))
+    show(target, call(target, "GET", "/orgs"), columns=("name", "security_contact"))
+
+
+@orgs.command("contact")
+@click.argument("name")
+@click.argument("address", required=False)
+@target_options
+def orgs_contact(target: Target, *, name: str, address: str | None) -> None:
+    """Set the security contact (reaches its tokens' and CI's people); none clears."""
+    body = {"security_contact": address}
+    show(
+        target,
+        call(target, "PUT", f"/orgs/{seg(name)}/contact", body=body),
+        done=f"security contact of {name} "
+        + (f"set to {address}" if address else "cleared"),
+    )
 
 
 @orgs.command("remove")

@@ -217,7 +217,7 @@ def parse_claims(pairs: Sequence[str]) -> dict[str, str]:
 
 # -- commands -------------------------------------------------------------------------
 
-USER_COLUMNS = ("name", "admin", "disabled", "created_at")
+USER_COLUMNS = ("name", "admin", "disabled", "email", "created_at")
 GRANT_COLUMNS = ("id", "principal", "repository", "role", "tags", "created_at")
 TOKEN_COLUMNS = (
     "id",

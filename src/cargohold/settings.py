@@ -125,6 +125,24 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AdvisorySettings:
+    # Who counts as affected: identities that pulled a covered digest this recently.
+    affected_window_days: int = 90
+    # How often (at most) a process checks the database for advisory changes before
+    # answering manifest GET/HEAD with Warning headers: other processes show a new
+    # advisory within this window.
+    warning_refresh_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.affected_window_days < 1:
+            msg = "advisories.affected_window_days must be at least 1"
+            raise SettingsError(msg)
+        if not 0 < self.warning_refresh_seconds <= 3600:  # noqa: PLR2004
+            msg = "advisories.warning_refresh_seconds must be in (0, 3600]"
+            raise SettingsError(msg)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -135,6 +153,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    advisories: AdvisorySettings = field(default_factory=AdvisorySettings)
 
     @property
     def storage_root(self) -> Path:
@@ -157,6 +176,7 @@ _SECTIONS = {
     "auth": AuthSettings,
     "admin": AdminSettings,
     "webhooks": WebhookSettings,
+    "advisories": AdvisorySettings,
 }
 
 

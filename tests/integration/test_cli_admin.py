@@ -87,7 +87,7 @@ def test_local_backend_manages_everything(data_dir: Path) -> None:
         run("users", "add", "alice", *at, CARGOHOLD_NEW_PASSWORD=NEW_PASSWORD)
     ) == ("created user alice\n")
     users = ok(run("users", "list", *at))
-    assert re.search(r"^alice\s+no\s+no\s+\d{4}-", users, re.MULTILINE), users
+    assert re.search(r"^alice\s+no\s+no\s+-\s+\d{4}-", users, re.MULTILINE), users
     assert ok(run("members", "set", "acme", "alice", "owner", *at)) == (
         "alice is owner in acme\n"
     )

@@ -17,8 +17,8 @@ from cargohold.api.management import build_routes
 from cargohold.api.management.body import MAX_BODY
 from cargohold.api.management.openapi import document
 from cargohold.api.management.routes import OPERATIONS
-from tests.integration.authhelpers import ADMIN, bearer, token
-from tests.integration.helpers import assert_error
+from tests.integration.authhelpers import ADMIN, as_user, bearer, token
+from tests.integration.helpers import assert_error, push_image
 
 pytestmark = pytest.mark.anyio
 
@@ -173,7 +173,7 @@ def conforms(response: httpx.Response, method: str, template: str) -> None:
     validator.validate(response.json())
 
 
-async def tour(root: Caller) -> set[str]:
+async def tour(root: Caller) -> set[str]:  # noqa: PLR0915 - one linear tour
     """Every operation once, as the administrator; returns the operation ids used."""
     used: set[str] = set()
 
@@ -230,6 +230,27 @@ async def tour(root: Caller) -> set[str]:
         await do("POST", one + "/disable", status=200, org=org, webhook_id=hook_id)
         await do("POST", one + "/enable", status=200, org=org, webhook_id=hook_id)
         await do("DELETE", one, status=204, org=org, webhook_id=hook_id)
+    await do("PUT", "/users/{user}/email", {"email": "alice@acme.test"}, status=200,
+             user="alice")
+    await do("PUT", "/orgs/{org}/contact", {"security_contact": "sec@acme.test"},
+             status=200, org="acme")
+    root.client.headers.update(
+        await as_user(root.client, "acme/app", "pull,push", auth=ADMIN))
+    digest, _ = await push_image(root.client, "acme/app", "v1")
+    del root.client.headers["Authorization"]
+    await do("GET", "/repositories/{name}/tags/{tag}/history", status=200,
+             name="acme/app", tag="v1")
+    advisory = {"id": "CH-1", "title": "t", "severity": "low", "state": "current",
+                "affected": [{"repository": "acme/app", "tags": ["v*"]}]}
+    await do("POST", "/advisories", advisory, status=201)
+    await do("PATCH", "/advisories/{advisory}", {"state": "resolved"}, status=200,
+             advisory="CH-1")
+    await do("GET", "/advisories", status=200)
+    shown = await do("GET", "/advisories/{advisory}", status=200, advisory="CH-1")
+    assert shown["digests"] == [
+        {"repository": "acme/app", "digest": digest, "via_tag": "v1"}]
+    await do("GET", "/advisories/{advisory}/revisions", status=200, advisory="CH-1")
+    await do("GET", "/advisories/{advisory}/affected", status=200, advisory="CH-1")
     await do("DELETE", "/orgs/{org}/members/{user}", status=204, org="acme",
              user="alice")
     await do("DELETE", "/users/{user}", status=204, user="alice")
@@ -263,6 +284,7 @@ async def test_every_change_is_audited(root: Caller) -> None:
         "oidc.create", "oidc.delete", "repository.settings",
         *["webhook.create", "webhook.rotate", "webhook.disable", "webhook.enable",
           "webhook.delete"] * 2,
+        "user.email", "organization.contact", "advisory.publish", "advisory.update",
         "member.remove",
         "user.delete", "organization.delete",
     ]  # fmt: skip
@@ -294,6 +316,8 @@ def _sample_path(path: str) -> str:
         "grant_id": "1",
         "token_id": "x" * 32,
         "webhook_id": "wh_x",
+        "tag": "latest",
+        "advisory": "CH-1",
         "name": "acme/app" if path.startswith("/repositories") else "ci",
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)
@@ -336,7 +360,11 @@ async def test_basic_and_bearer_both_authenticate(
 ) -> None:
     await add_org(root, "acme")
     basic = await client.get(f"{API}/orgs", auth=ADMIN)
-    assert basic.json() == await root.ok("GET", "/orgs") == [{"name": "acme"}]
+    assert (
+        basic.json()
+        == await root.ok("GET", "/orgs")
+        == [{"name": "acme", "security_contact": None}]
+    )
 
 
 async def test_a_deleted_users_bearer_stops_working(
@@ -401,7 +429,9 @@ async def test_an_owner_manages_their_organization_only(
     await root.ok("PUT", "/orgs/acme/members/alice", {"role": "owner"})
     alice = await login(client, "alice")
 
-    assert await alice.ok("GET", "/orgs") == [{"name": "acme"}]
+    assert await alice.ok("GET", "/orgs") == [
+        {"name": "acme", "security_contact": None}
+    ]
     member = await alice.ok("PUT", "/orgs/acme/members/bob", {"role": "pusher"})
     assert (member["principal"], member["repository"]) == ("user:bob", "acme/*")
     created = await alice.ok(

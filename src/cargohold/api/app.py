@@ -28,6 +28,7 @@ from cargohold.logs import configure_logging
 from cargohold.metadata.database import Database
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
+from cargohold.metadata.sql_advisories import SqlAdvisoryStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.oci.errors import RegistryError
 from cargohold.registry.keyring import REFRESH_INTERVAL as KEY_REFRESH_INTERVAL
@@ -68,6 +69,8 @@ def open_services(
         build_store(settings),
         SqlAccountStore(database),
         settings.auth,
+        advisory_store=SqlAdvisoryStore(database),
+        advisory_settings=settings.advisories,
         max_blob_bytes=settings.registry.max_blob_bytes,
         webhook_index=SqlWebhookIndex(database),
         webhooks=settings.webhooks,

@@ -17,6 +17,7 @@ class UserRecord:
     is_admin: bool
     disabled: bool
     created_at: float
+    email: str | None = None  # where advisories reach them (migration 0005)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,9 @@ class UserIndex(Protocol):
     ) -> bool: ...
     async def delete(self, name: str) -> bool: ...
     async def all(self) -> list[UserRecord]: ...
+    async def set_email(self, name: str, email: str | None) -> bool:
+        """Set (``None``: clear) the user's address; ``False`` if no such user."""
+        ...
 
 
 class OrganizationIndex(Protocol):
@@ -118,6 +122,13 @@ class OrganizationIndex(Protocol):
         ...
 
     async def all(self) -> list[str]: ...
+    async def set_contact(self, name: str, address: str | None) -> bool:
+        """Set (``None``: clear) the security contact; ``False`` if no such org."""
+        ...
+
+    async def contacts(self) -> dict[str, str | None]:
+        """Every organization's security contact (``None``: none set)."""
+        ...
 
 
 class GrantIndex(Protocol):

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database, insert_ignore
+from cargohold.metadata.sql_advisories import record_tag_move_in
 from cargohold.metadata.sql_blobs import (
     SqlBlobIndex,
     SqlUploadIndex,
@@ -29,6 +30,8 @@ from cargohold.metadata.store import (
     UploadIndex,
 )
 
+# Who moved a tag when no caller is named (GC, maintenance, tests).
+SYSTEM = "system"
 # How many levels of index children and referrers a tag's reach follows.
 _MAX_DEPTH = 8
 
@@ -160,7 +163,12 @@ class SqlManifestIndex:
             conn.execute(sa.update(table).where(*where).values(touched_at=now))
 
     async def put(
-        self, record: ManifestRecord, *, tag: str | None, references: list[Reference]
+        self,
+        record: ManifestRecord,
+        *,
+        tag: str | None,
+        references: list[Reference],
+        actor: str = SYSTEM,
     ) -> list[Reference | SizeMismatch]:
         def run(conn: Connection) -> list[Reference | SizeMismatch]:
             now = time.time()
@@ -196,29 +204,59 @@ class SqlManifestIndex:
                     )
                 )
             if tag is not None:
-                self._set_tag(conn, record.repository, tag, record.digest, now)
+                self._set_tag(conn, record.repository, tag, record.digest, now, actor)
             return []
 
         return await self._db.write(run)
 
     @staticmethod
-    def _set_tag(
-        conn: Connection, repository: str, tag: str, digest: str, now: float
+    def _set_tag(  # noqa: PLR0917 - private, called once
+        conn: Connection, repository: str, tag: str, digest: str, now: float, actor: str
     ) -> None:
-        updated = conn.execute(
-            sa.update(t.tags)
-            .where(t.tags.c.repository == repository, t.tags.c.name == tag)
-            .values(digest=digest, updated_at=now)
-        ).rowcount
-        if not updated:
+        where = (t.tags.c.repository == repository, t.tags.c.name == tag)
+        previous = conn.execute(
+            sa.select(t.tags.c.digest).where(*where).with_for_update()
+        ).scalar()
+        if previous is not None:
+            conn.execute(
+                sa.update(t.tags).where(*where).values(digest=digest, updated_at=now)
+            )
+        else:
             conn.execute(
                 sa.insert(t.tags).values(
                     repository=repository, name=tag, digest=digest, updated_at=now
                 )
             )
+        record_tag_move_in(
+            conn,
+            repository,
+            tag,
+            from_digest=previous,
+            to_digest=digest,
+            actor=actor,
+            now=now,
+        )
 
-    async def delete(self, repository: str, digest: str) -> bool:
+    async def delete(
+        self, repository: str, digest: str, *, actor: str = SYSTEM
+    ) -> bool:
         def run(conn: Connection) -> bool:
+            now = time.time()
+            removed = conn.execute(
+                sa.select(t.tags.c.name)
+                .where(t.tags.c.repository == repository, t.tags.c.digest == digest)
+                .order_by(t.tags.c.name)
+            ).scalars()
+            for tag in list(removed):
+                record_tag_move_in(
+                    conn,
+                    repository,
+                    tag,
+                    from_digest=digest,
+                    to_digest=None,
+                    actor=actor,
+                    now=now,
+                )
             deleted = conn.execute(
                 sa.delete(t.manifests).where(
                     t.manifests.c.repository == repository,
@@ -240,11 +278,30 @@ class SqlManifestIndex:
 
         return await self._db.write(run)
 
-    async def delete_tag(self, repository: str, tag: str) -> bool:
-        query = sa.delete(t.tags).where(
-            t.tags.c.repository == repository, t.tags.c.name == tag
-        )
-        return await self._db.write(lambda conn: conn.execute(query).rowcount > 0)
+    async def delete_tag(
+        self, repository: str, tag: str, *, actor: str = SYSTEM
+    ) -> bool:
+        where = (t.tags.c.repository == repository, t.tags.c.name == tag)
+
+        def run(conn: Connection) -> bool:
+            previous = conn.execute(
+                sa.select(t.tags.c.digest).where(*where).with_for_update()
+            ).scalar()
+            if previous is None:
+                return False
+            conn.execute(sa.delete(t.tags).where(*where))
+            record_tag_move_in(
+                conn,
+                repository,
+                tag,
+                from_digest=previous,
+                to_digest=None,
+                actor=actor,
+                now=time.time(),
+            )
+            return True
+
+        return await self._db.write(run)
 
     async def tags(
         self, repository: str, *, last: str | None, limit: int | None

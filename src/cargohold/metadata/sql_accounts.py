@@ -89,9 +89,9 @@ class SqlUserIndex(_Index):
         row = await self._db.fetch_row(_USER, {"name": name})
         if row is None:
             return None
-        name, password_hash, is_admin, disabled, created_at = row[:5]  # then email
+        name, password_hash, is_admin, disabled, created_at, email = row
         return UserRecord(
-            name, password_hash, bool(is_admin), bool(disabled), created_at
+            name, password_hash, bool(is_admin), bool(disabled), created_at, email
         )
 
     async def create(self, record: UserRecord) -> bool:
@@ -142,6 +142,10 @@ class SqlUserIndex(_Index):
         rows = await self._rows(sa.select(t.users).order_by(t.users.c.name))
         return [UserRecord(*row[:5]) for row in rows]
 
+    async def set_email(self, name: str, email: str | None) -> bool:
+        query = sa.update(t.users).where(t.users.c.name == name).values(email=email)
+        return await self._changed(query) == 1
+
 
 class SqlOrganizationIndex(_Index):
     async def create(self, name: str) -> bool:
@@ -180,6 +184,16 @@ class SqlOrganizationIndex(_Index):
     async def all(self) -> list[str]:
         query = sa.select(t.organizations.c.name).order_by(t.organizations.c.name)
         return [row.name for row in await self._rows(query)]
+
+    async def set_contact(self, name: str, address: str | None) -> bool:
+        o = t.organizations
+        query = sa.update(o).where(o.c.name == name).values(security_contact=address)
+        return await self._changed(query) == 1
+
+    async def contacts(self) -> dict[str, str | None]:
+        o = t.organizations
+        query = sa.select(o.c.name, o.c.security_contact).order_by(o.c.name)
+        return {row.name: row.security_contact for row in await self._rows(query)}
 
 
 class SqlGrantIndex(_Index):

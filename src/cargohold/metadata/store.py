@@ -137,9 +137,18 @@ class ManifestIndex(Protocol):
     ) -> ManifestRecord | None: ...
 
     async def put(
-        self, record: ManifestRecord, *, tag: str | None, references: list[Reference]
+        self,
+        record: ManifestRecord,
+        *,
+        tag: str | None,
+        references: list[Reference],
+        actor: str = "system",
     ) -> list[Reference | SizeMismatch]:
         """Store the manifest (and move ``tag``) if every reference is present.
+
+        A tag move (created, or pointed elsewhere) is written to the tag history with
+        ``actor`` (a principal's subject), and advisories whose tag globs match follow
+        it, in the same transaction.
 
         Present means linked in (a blob) or stored in (a child manifest) the record's
         repository, with the reference's ``size`` when it has one. Returns what stops
@@ -149,11 +158,17 @@ class ManifestIndex(Protocol):
         """
         ...
 
-    async def delete(self, repository: str, digest: str) -> bool:
-        """Delete the manifest and every tag pointing at it."""
+    async def delete(
+        self, repository: str, digest: str, *, actor: str = "system"
+    ) -> bool:
+        """Delete the manifest and every tag pointing at it (each in tag history)."""
         ...
 
-    async def delete_tag(self, repository: str, tag: str) -> bool: ...
+    async def delete_tag(
+        self, repository: str, tag: str, *, actor: str = "system"
+    ) -> bool:
+        """Delete the tag (written to tag history with ``actor``)."""
+        ...
 
     async def tags(
         self, repository: str, *, last: str | None, limit: int | None

@@ -16,6 +16,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
+from email.utils import parseaddr
 from fnmatch import fnmatchcase
 
 from cargohold.auth import passwords
@@ -41,6 +42,13 @@ MIN_PASSWORD_LENGTH = 12
 # Wildcards allowed in an entitlement's repository pattern.
 MAX_PATTERN_WILDCARDS = 3
 MAX_PATTERN_LENGTH = 128
+# An address with a dot in its domain, no spaces, quotes, angle brackets or commas.
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+MAX_EMAIL = 254
 
 
 class InvalidRequest(RegistryError):
@@ -59,6 +67,28 @@ class Conflict(RegistryError):
     code = "CONFLICT"
     message = "already exists"
     status = 409
+
+
+def check_email(value: object, *, field: str = "email") -> str | None:
+    """A contact address (``None`` or ``""`` clears it); ``InvalidRequest`` if bad."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{field} must be a string or null")
+    name, address = parseaddr(value)
+    if (
+        name
+        or address != value
+        or len(value) > MAX_EMAIL
+        or not _EMAIL.fullmatch(value)
+        or ".." in value
+        or value.startswith(".")
+        or value.split("@", 1)[0].endswith(".")
+    ):
+        raise InvalidRequest(
+            f"{field} must be a plain address like name@example.org, got {value[:80]!r}"
+        )
+    return value
 
 
 def _check_name(kind: str, value: str) -> str:
@@ -169,6 +199,34 @@ class AdminService:
             for g in await self._accounts.grants.for_principal(actor.subject)
         }
         return [n for n in names if n in mine]
+
+    async def organization_contacts(
+        self, actor: Principal
+    ) -> list[tuple[str, str | None]]:
+        """The organizations ``organizations`` lists, with their security contacts."""
+        contacts = await self._accounts.organizations.contacts()
+        return [(n, contacts.get(n)) for n in await self.organizations(actor)]
+
+    async def set_security_contact(
+        self, actor: Principal, name: str, address: str | None, *, client: str
+    ) -> None:
+        """Set the address advisories reach the organization's tokens and CI at."""
+        await self.require_owner(actor, name)
+        address = check_email(address, field="security_contact")
+        if not await self._accounts.organizations.set_contact(name, address):
+            raise NotFound(f"no organization {name!r}")
+        self._record(actor, "organization.contact", name, client)
+
+    async def set_email(
+        self, actor: Principal, name: str, email: str | None, *, client: str
+    ) -> None:
+        """Set a user's address (administrators, or the user themself)."""
+        if actor.subject != f"user:{name}":
+            self.require_admin(actor)
+        email = check_email(email)
+        if not await self._accounts.users.set_email(name, email):
+            raise NotFound(f"no user {name!r}")
+        self._record(actor, "user.email", f"user:{name}", client)
 
     async def delete_organization(
         self, actor: Principal, name: str, *, client: str

@@ -174,7 +174,9 @@ class ManifestService:
         )
         tag = ref.tag.value if ref.tag else None
         before = await self._meta.manifests.by_tag(repo.value, tag) if tag else None
-        unmet = await self._meta.manifests.put(record, tag=tag, references=references)
+        unmet = await self._meta.manifests.put(
+            record, tag=tag, references=references, actor=access.principal.subject
+        )
         _raise_unmet(unmet)
         about = {
             "tag": tag,
@@ -201,11 +203,15 @@ class ManifestService:
         repo = access.require(DELETE)
         if ref.tag is not None:
             self._limits.require_tag(access, ref.tag.value, DELETE)
-            found = await self._meta.manifests.delete_tag(repo.value, ref.tag.value)
+            found = await self._meta.manifests.delete_tag(
+                repo.value, ref.tag.value, actor=access.principal.subject
+            )
         else:
             assert ref.digest is not None  # noqa: S101 - a tag or a digest
             await self._limits.require_deletable(access, ref.digest)
-            found = await self._meta.manifests.delete(repo.value, str(ref.digest))
+            found = await self._meta.manifests.delete(
+                repo.value, str(ref.digest), actor=access.principal.subject
+            )
         if not found:
             raise ManifestUnknown(str(ref.tag or ref.digest))
         tag = ref.tag.value if ref.tag else None

@@ -10,21 +10,24 @@ import httpx
 
 from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
+from cargohold.metadata.advisories import AdvisoryStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.metadata.webhooks import WebhookIndex
 from cargohold.registry.access import AccessService
 from cargohold.registry.accounts import Authenticator
 from cargohold.registry.admin import AdminService
+from cargohold.registry.advisories import AdvisoryService
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.keyring import KeyRing
 from cargohold.registry.limits import TagLimits
 from cargohold.registry.manifests import ManifestService
 from cargohold.registry.repositories import RepositoryService
+from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
 from cargohold.registry.webhook_delivery import WebhookDispatcher, WebhookSender
 from cargohold.registry.webhooks import WebhookService
-from cargohold.settings import AuthSettings, WebhookSettings
+from cargohold.settings import AdvisorySettings, AuthSettings, WebhookSettings
 from cargohold.storage.base import BlobStore
 
 
@@ -93,6 +96,8 @@ class Services:
     # The EventSink every service emits to; the outbox's ``webhook`` channel handler.
     dispatcher: WebhookDispatcher
     webhook_sender: WebhookSender
+    advisories: AdvisoryService
+    tag_history: TagHistoryService
 
     @classmethod
     def build(
@@ -102,6 +107,8 @@ class Services:
         accounts: AccountStore,
         settings: AuthSettings,
         *,
+        advisory_store: AdvisoryStore,
+        advisory_settings: AdvisorySettings = AdvisorySettings(),  # noqa: B008 - frozen
         max_blob_bytes: int = 0,
         webhook_index: WebhookIndex,
         webhooks: WebhookSettings | None = None,
@@ -132,6 +139,15 @@ class Services:
             ),
             dispatcher=dispatcher,
             webhook_sender=sender,
+            advisories=AdvisoryService(
+                advisory_store,
+                auth.access,
+                advisory_settings,
+                audit=auth.audit,
+                events=dispatcher,
+                clock=clock,
+            ),
+            tag_history=TagHistoryService(advisory_store, auth.access),
         )
 
     async def start(self) -> None:

@@ -83,6 +83,10 @@ class Fields:
     def __init__(self, data: Mapping[str, object]) -> None:
         self._data = data
 
+    def as_dict(self) -> dict[str, object]:
+        """The whole object, for documents the domain layer checks field by field."""
+        return dict(self._data)
+
     def text(self, key: str, *, max_length: int = MAX_TEXT) -> str:
         value = self.optional_text(key, max_length=max_length)
         if value is None:

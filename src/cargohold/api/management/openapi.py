@@ -164,6 +164,81 @@ def _webhook_paths(prefix: str, suffix: str, who: str) -> dict[str, JSON]:
     }
 
 
+_ADVISORY = _path_param("advisory", "advisory id")
+
+
+def _advisory_paths() -> dict[str, JSON]:
+    return {
+        "/advisories": {
+            "get": _op(
+                "list_advisories",
+                "advisories (admins: all; others: those covering a repository "
+                "they may pull)",
+                success="200",
+                result=ref("Advisories"),
+            ),
+            "post": _op(
+                "publish_advisory",
+                "publish an advisory (revision 1) and tell who pulled what it "
+                "covers (admin)",
+                success="201",
+                result=ref("Advisory"),
+                body="AdvisoryDocument",
+                errors=_W409,
+            ),
+        },
+        "/advisories/{advisory}": {
+            "get": _op(
+                "get_advisory",
+                "an advisory with the digests it covers now",
+                success="200",
+                result=ref("Advisory"),
+                params=(_ADVISORY,),
+            ),
+            "patch": _op(
+                "update_advisory",
+                "publish the next revision with these fields changed (admin)",
+                success="200",
+                result=ref("Advisory"),
+                body="AdvisoryUpdate",
+                params=(_ADVISORY,),
+                errors=_W409,
+            ),
+        },
+        "/advisories/{advisory}/revisions": {
+            "get": _op(
+                "list_revisions",
+                "every revision, oldest first, with who published it",
+                success="200",
+                result=ref("AdvisoryRevisions"),
+                params=(_ADVISORY,),
+            )
+        },
+        "/advisories/{advisory}/affected": {
+            "get": _op(
+                "list_affected",
+                "identities that pulled a covered digest within "
+                "advisories.affected_window_days (admin)",
+                success="200",
+                result=ref("AffectedIdentities"),
+                params=(_ADVISORY,),
+            )
+        },
+        "/repositories/{name}/tags/{tag}/history": {
+            "get": _op(
+                "tag_history",
+                "every move of a tag, newest first (who may pull the repository)",
+                success="200",
+                result=ref("TagHistory"),
+                params=(
+                    _path_param("name", "repository name, slashes included"),
+                    _path_param("tag", "tag"),
+                ),
+            )
+        },
+    }
+
+
 def _paths() -> dict[str, JSON]:
     return {
         **_webhook_paths("/orgs/{org}/webhooks", "org_webhook", "owner"),
@@ -185,7 +260,7 @@ def _paths() -> dict[str, JSON]:
                 "list_organizations",
                 "organizations (an admin sees all, others those they hold a role in)",
                 success="200",
-                result=list_of("Named"),
+                result=list_of("Organization"),
             ),
             "post": _op(
                 "create_organization",
@@ -202,6 +277,17 @@ def _paths() -> dict[str, JSON]:
                 "delete an organization, its grants and tokens (admin)",
                 success="204",
                 params=(_ORG,),
+            )
+        },
+        "/orgs/{org}/contact": {
+            "put": _op(
+                "set_contact",
+                "set or clear (null) the organization's security contact (owner)",
+                success="200",
+                result=ref("Organization"),
+                body="SecurityContact",
+                params=(_ORG,),
+                errors=_W,
             )
         },
         "/orgs/{org}/members/{user}": {
@@ -306,6 +392,18 @@ def _paths() -> dict[str, JSON]:
                 errors=_W,
             )
         },
+        "/users/{user}/email": {
+            "put": _op(
+                "set_email",
+                "set or clear (null) a user's email (admin, or the user themself)",
+                success="200",
+                result=ref("UserEmail"),
+                body="Email",
+                params=(_USER,),
+                errors=_W,
+            )
+        },
+        **_advisory_paths(),
         "/oidc-identities": {
             "get": _op(
                 "list_identities",

@@ -1,4 +1,4 @@
-"""``/orgs``: list, create and delete organizations."""
+"""``/orgs``: list, create and delete organizations; their security contact."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 
 
 async def list_organizations(request: Request, actor: Principal) -> Response:
-    names = await admin(request).organizations(actor)
-    return reply([{"name": name} for name in names])
+    found = await admin(request).organization_contacts(actor)
+    return reply(
+        [{"name": name, "security_contact": contact} for name, contact in found]
+    )
 
 
 async def create_organization(request: Request, actor: Principal) -> Response:
@@ -30,3 +32,13 @@ async def delete_organization(request: Request, actor: Principal) -> Response:
         actor, request.path_params["org"], client=client(request)
     )
     return no_content()
+
+
+async def set_contact(request: Request, actor: Principal) -> Response:
+    body = await json_fields(request, "security_contact")
+    address = body.optional_text("security_contact", max_length=320)
+    org = request.path_params["org"]
+    await admin(request).set_security_contact(
+        actor, org, address, client=client(request)
+    )
+    return reply({"name": org, "security_contact": address})

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cargohold.api.management import (
+    advisories,
     audit,
     grants,
     members,
@@ -21,6 +22,7 @@ from cargohold.api.management import (
     openapi,
     organizations,
     repositories,
+    tags,
     tokens,
     users,
     webhooks,
@@ -36,6 +38,7 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/orgs", organizations.list_organizations),
     ("POST", "/orgs", organizations.create_organization),
     ("DELETE", "/orgs/{org}", organizations.delete_organization),
+    ("PUT", "/orgs/{org}/contact", organizations.set_contact),
     ("PUT", "/orgs/{org}/members/{user}", members.set_member),
     ("DELETE", "/orgs/{org}/members/{user}", members.remove_member),
     ("GET", "/orgs/{org}/grants", grants.list_grants),
@@ -48,14 +51,22 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/users", users.create_user),
     ("DELETE", "/users/{user}", users.delete_user),
     ("PUT", "/users/{user}/password", users.set_password),
+    ("PUT", "/users/{user}/email", users.set_email),
     ("GET", "/oidc-identities", oidc.list_identities),
     ("POST", "/oidc-identities", oidc.create_identity),
     ("DELETE", "/oidc-identities/{name}", oidc.delete_identity),
     ("GET", "/repositories/{name:path}/settings", repositories.get_settings),
     ("PUT", "/repositories/{name:path}/settings", repositories.put_settings),
+    ("GET", "/repositories/{name:path}/tags/{tag}/history", tags.tag_history),
     ("GET", "/audit", audit.list_events),
     *webhooks.operations("/orgs/{org}/webhooks", webhooks.ORG),
     *webhooks.operations("/webhooks", webhooks.WIDE),
+    ("GET", "/advisories", advisories.list_advisories),
+    ("POST", "/advisories", advisories.publish_advisory),
+    ("GET", "/advisories/{advisory}", advisories.get_advisory),
+    ("PATCH", "/advisories/{advisory}", advisories.update_advisory),
+    ("GET", "/advisories/{advisory}/revisions", advisories.list_revisions),
+    ("GET", "/advisories/{advisory}/affected", advisories.list_affected),
 )
 
 

@@ -17,6 +17,38 @@ _PATTERNS = {
     "maxItems": 100,
 }
 _MAYBE_PATTERNS = {**_PATTERNS, "type": ["array", "null"]}
+_MAYBE_EMAIL = {"type": ["string", "null"], "format": "email", "maxLength": 254}
+_DIGEST = {"type": "string", "pattern": "^[a-z0-9]+:[a-zA-Z0-9=_-]+$"}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_AFFECTED = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 100,
+    "items": {
+        "type": "object",
+        "required": ["repository"],
+        "additionalProperties": False,
+        "properties": {
+            "repository": {"type": "string"},
+            "digests": {"type": "array", "items": _DIGEST, "maxItems": 100},
+            "tags": {**_STRINGS, "maxItems": 100, "description": "tag globs"},
+        },
+    },
+}
+_ADVISORY_FIELDS: dict[str, Any] = {
+    "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"},
+    "title": {"type": "string", "minLength": 1, "maxLength": 200},
+    "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
+    "state": {"type": "string", "enum": ["upcoming", "current", "resolved"]},
+    "description": {"type": "string", "description": "Markdown"},
+    "affected": _AFFECTED,
+    "fixed_in": {
+        "type": ["string", "null"],
+        "description": "tag, digest, repository:tag or repository@digest",
+    },
+    "aliases": {**_STRINGS, "maxItems": 20},
+    "url": {"type": ["string", "null"], "format": "uri"},
+}
 
 
 _TOKEN: dict[str, JSON] = {
@@ -72,6 +104,95 @@ def list_of(item: str) -> JSON:
     return {"type": "array", "items": ref(item)}
 
 
+_ADVISORY_SCHEMAS: dict[str, JSON] = {
+    "Email": _object([], {"email": _MAYBE_EMAIL}),
+    "UserEmail": _object(["name", "email"], {"name": _NAME, "email": _MAYBE_EMAIL}),
+    "SecurityContact": _object([], {"security_contact": _MAYBE_EMAIL}),
+    "Organization": _object(
+        ["name", "security_contact"],
+        {"name": _NAME, "security_contact": _MAYBE_EMAIL},
+    ),
+    "AdvisoryDocument": _object(
+        ["id", "title", "severity", "state", "affected"], _ADVISORY_FIELDS
+    ),
+    "AdvisoryUpdate": _object([], _ADVISORY_FIELDS),
+    "Advisory": _object(
+        ["id", "revision", "title", "severity", "state", "affected"],
+        {
+            **_ADVISORY_FIELDS,
+            "revision": {"type": "integer", "minimum": 1},
+            "created_at": _TIME,
+            "updated_at": _TIME,
+            "digests": {
+                "type": "array",
+                "items": _object(
+                    ["repository", "digest", "via_tag"],
+                    {
+                        "repository": {"type": "string"},
+                        "digest": _DIGEST,
+                        "via_tag": {"type": ["string", "null"]},
+                    },
+                ),
+            },
+        },
+    ),
+    "Advisories": _object(["advisories"], {"advisories": list_of("Advisory")}),
+    "AdvisoryRevisions": _object(
+        ["revisions"],
+        {
+            "revisions": {
+                "type": "array",
+                "items": _object(
+                    ["revision", "at", "actor", "document"],
+                    {
+                        "revision": {"type": "integer", "minimum": 1},
+                        "at": _TIME,
+                        "actor": {"type": "string"},
+                        "document": {"type": "object"},
+                    },
+                ),
+            }
+        },
+    ),
+    "AffectedIdentities": _object(
+        ["identities"],
+        {
+            "identities": {
+                "type": "array",
+                "items": _object(
+                    ["identity", "organization", "contact", "digests", "last_pull"],
+                    {
+                        "identity": {"type": "string"},
+                        "organization": {"type": ["string", "null"]},
+                        "contact": _MAYBE_EMAIL,
+                        "digests": {"type": "array", "items": _DIGEST},
+                        "last_pull": _TIME,
+                    },
+                ),
+            }
+        },
+    ),
+    "TagHistory": _object(
+        ["history"],
+        {
+            "history": {
+                "type": "array",
+                "items": _object(
+                    ["repository", "tag", "from", "to", "at", "actor"],
+                    {
+                        "repository": {"type": "string"},
+                        "tag": {"type": "string"},
+                        "from": {"type": ["string", "null"]},
+                        "to": {"type": ["string", "null"]},
+                        "at": _TIME,
+                        "actor": {"type": "string"},
+                    },
+                ),
+            }
+        },
+    ),
+}
+
 SCHEMAS: dict[str, JSON] = {
     "Error": _object(
         ["errors"],
@@ -108,6 +229,7 @@ SCHEMAS: dict[str, JSON] = {
             "name": _NAME,
             "admin": {"type": "boolean"},
             "disabled": {"type": "boolean"},
+            "email": _MAYBE_EMAIL,
             "created_at": _TIME,
         },
     ),
@@ -320,3 +442,5 @@ SCHEMAS: dict[str, JSON] = {
         },
     ),
 }
+
+SCHEMAS |= _ADVISORY_SCHEMAS

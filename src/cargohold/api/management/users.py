@@ -41,3 +41,12 @@ async def set_password(request: Request, actor: Principal) -> Response:
         actor, request.path_params["user"], password, client=client(request)
     )
     return no_content()
+
+
+async def set_email(request: Request, actor: Principal) -> Response:
+    body = await json_fields(request, "email")
+    email = body.optional_text("email", max_length=320)
+    await admin(request).set_email(
+        actor, request.path_params["user"], email, client=client(request)
+    )
+    return reply({"name": request.path_params["user"], "email": email})

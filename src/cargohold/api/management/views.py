@@ -17,6 +17,13 @@ if TYPE_CHECKING:
         RepositorySettingsRecord,
         UserRecord,
     )
+    from cargohold.metadata.advisories import (
+        AdvisoryRecord,
+        AffectedDigest,
+        AffectedIdentity,
+        RevisionRecord,
+        TagMove,
+    )
     from cargohold.metadata.webhooks import DeliveryRecord, WebhookRecord
 
 JSON = dict[str, object]
@@ -34,6 +41,7 @@ def user(record: UserRecord) -> JSON:
         "name": record.name,
         "admin": record.is_admin,
         "disabled": record.disabled,
+        "email": record.email,
         "created_at": timestamp(record.created_at),
     }
 
@@ -123,4 +131,51 @@ def webhook_delivery(record: DeliveryRecord) -> JSON:
         "status_code": record.status_code,
         "error": record.error,
         "duration_ms": round(record.duration_ms, 3),
+    }
+
+
+def advisory(
+    record: AdvisoryRecord, digests: list[AffectedDigest] | None = None
+) -> JSON:
+    shown: JSON = {
+        **record.document,
+        "revision": record.revision,
+        "created_at": timestamp(record.created_at),
+        "updated_at": timestamp(record.updated_at),
+    }
+    if digests is not None:
+        shown["digests"] = [
+            {"repository": d.repository, "digest": d.digest, "via_tag": d.via_tag}
+            for d in digests
+        ]
+    return shown
+
+
+def advisory_revision(record: RevisionRecord) -> JSON:
+    return {
+        "revision": record.revision,
+        "at": timestamp(record.at),
+        "actor": record.actor,
+        "document": record.document,
+    }
+
+
+def affected_identity(entry: AffectedIdentity) -> JSON:
+    return {
+        "identity": entry.identity,
+        "organization": entry.organization,
+        "contact": entry.contact,
+        "digests": sorted({i.digest for i in entry.images}),
+        "last_pull": timestamp(entry.last_pull),
+    }
+
+
+def tag_move(move: TagMove) -> JSON:
+    return {
+        "repository": move.repository,
+        "tag": move.tag,
+        "from": move.from_digest,
+        "to": move.to_digest,
+        "at": timestamp(move.at),
+        "actor": move.actor,
     }

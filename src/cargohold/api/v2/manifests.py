@@ -36,9 +36,15 @@ async def get_manifest(request: Request) -> Response:
     repo, ref = repository(request), _reference(request)
     access = await authorize(request, repo, PULL)
     manifest = await services(request).manifests.get(access, ref)
-    return Response(
+    response = Response(
         manifest.content, headers=_headers(manifest), media_type=manifest.media_type
     )
+    # Advisories covering this manifest, for anyone who reads it (spec "Warnings").
+    for warning in await services(request).advisories.warnings.lookup(
+        repo.value, str(manifest.digest)
+    ):
+        response.headers.append("Warning", warning)
+    return response
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
