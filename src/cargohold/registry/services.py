@@ -10,18 +10,22 @@ import httpx
 
 from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
+from cargohold.metadata.pulls import PullStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.registry.access import AccessService
 from cargohold.registry.accounts import Authenticator
 from cargohold.registry.admin import AdminService
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
+from cargohold.registry.events import NULL_SINK, EventSink
 from cargohold.registry.keyring import KeyRing
 from cargohold.registry.limits import TagLimits
 from cargohold.registry.manifests import ManifestService
+from cargohold.registry.pulls import PullService
 from cargohold.registry.repositories import RepositoryService
+from cargohold.registry.schedules import ScheduleStore
 from cargohold.registry.uploads import UploadService
-from cargohold.settings import AuthSettings
+from cargohold.settings import AuthSettings, PullSettings
 from cargohold.storage.base import BlobStore
 
 
@@ -86,6 +90,7 @@ class Services:
     manifests: ManifestService
     repositories: RepositoryService
     auth: AuthServices
+    pulls: PullService
 
     @classmethod
     def build(
@@ -95,11 +100,25 @@ class Services:
         accounts: AccountStore,
         settings: AuthSettings,
         *,
+        pull_store: PullStore,
+        schedules: ScheduleStore,
+        pull_settings: PullSettings,
+        trusted_proxies: tuple[str, ...] = (),
+        sink: EventSink = NULL_SINK,
         max_blob_bytes: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> Services:
         limits = TagLimits(meta)
         auth = AuthServices.build(accounts, settings, clock=clock)
+        pulls = PullService(
+            pull_store,
+            accounts,
+            schedules,
+            pull_settings,
+            trusted_proxies=trusted_proxies,
+            sink=sink,
+            clock=clock,
+        )
         return cls(
             meta=meta,
             store=store,
@@ -108,12 +127,14 @@ class Services:
             manifests=ManifestService(meta, limits),
             repositories=RepositoryService(meta, auth.access),
             auth=auth,
+            pulls=pulls,
         )
 
     async def start(self) -> None:
         await self.auth.keyring.load()
 
     async def close(self) -> None:
+        await self.pulls.recorder.close()
         await self.auth.audit.close()
         await self.auth.oidc_http.aclose()
         await self.meta.close()

@@ -20,6 +20,7 @@ from cargohold.api.management import (
     oidc,
     openapi,
     organizations,
+    pulls,
     repositories,
     tokens,
     users,
@@ -53,6 +54,8 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/repositories/{name:path}/settings", repositories.get_settings),
     ("PUT", "/repositories/{name:path}/settings", repositories.put_settings),
     ("GET", "/audit", audit.list_events),
+    ("GET", "/pulls", pulls.list_pulls),
+    ("GET", "/me/pulls", pulls.my_pulls),
 )
 
 
