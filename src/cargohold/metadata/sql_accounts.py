@@ -88,7 +88,8 @@ class SqlUserIndex(_Index):
         row = await self._db.fetch_row(_USER, {"name": name})
         if row is None:
             return None
-        name, password_hash, is_admin, disabled, created_at = row
+        # Migration 0005 added ``email`` after these columns.
+        name, password_hash, is_admin, disabled, created_at = row[:5]
         return UserRecord(
             name, password_hash, bool(is_admin), bool(disabled), created_at
         )

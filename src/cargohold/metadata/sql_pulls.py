@@ -242,6 +242,7 @@ class SqlPullStore:
         self, *, events_before: float, daily_before: int, batch: int
     ) -> tuple[int, int]:
         old_events = sa.select(_E.id).where(_E.at < events_before).limit(batch)
+        rowcount = {"preserve_rowcount": True}
         daily_key = (_D.day, _D.identity, _D.repository, _D.digest)
         old_daily = (
             sa.select(*daily_key).where(_D.day < daily_before).limit(batch).subquery()
@@ -249,12 +250,14 @@ class SqlPullStore:
 
         def delete(conn: Connection) -> tuple[int, int]:
             events = conn.execute(
-                sa.delete(t.pull_events).where(_E.id.in_(old_events))
+                sa.delete(t.pull_events).where(_E.id.in_(old_events)),
+                execution_options=rowcount,
             ).rowcount
             daily = conn.execute(
                 sa.delete(t.pull_daily).where(
                     sa.tuple_(*daily_key).in_(sa.select(*old_daily.c))
-                )
+                ),
+                execution_options=rowcount,
             ).rowcount
             return int(events or 0), int(daily or 0)
 

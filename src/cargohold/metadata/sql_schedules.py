@@ -28,6 +28,7 @@ class SqlScheduleStore:
             sa.update(schedules)
             .where(_S.name == name, _S.next_run_at <= now, _S.lease_until <= now)
             .values(holder=holder, lease_until=now + lease_seconds)
+            .execution_options(preserve_rowcount=True)
         )
         first = insert_ignore(
             self._db,
@@ -36,7 +37,8 @@ class SqlScheduleStore:
             next_run_at=now,
             lease_until=now + lease_seconds,
             holder=holder,
-        )
+            # Without it psycopg's INSERT rowcount is -1 (see sql_accounts._inserted).
+        ).execution_options(preserve_rowcount=True)
 
         def acquire(conn: Connection) -> bool:
             if conn.execute(take).rowcount == 1:
@@ -50,5 +52,6 @@ class SqlScheduleStore:
             sa.update(schedules)
             .where(_S.name == name, _S.holder == holder)
             .values(next_run_at=next_run_at, lease_until=0.0, holder="")
+            .execution_options(preserve_rowcount=True)
         )
         return await self._db.write(lambda conn: conn.execute(release).rowcount == 1)

@@ -1,0 +1,262 @@
+"""Pull events end to end: a real ``cargohold serve`` with two workers records pulls by a
+user, a pull token and an anonymous caller; the API and ``cargohold pulls`` read them
+back to those allowed; HEAD is not recorded unless configured."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import structlog
+from click.testing import CliRunner
+
+from cargohold.cli import main
+from cargohold.metadata.database import Database
+from tests.contract.conftest import POSTGRES_URL, POSTGRES_URL_VARIABLE, reset
+from tests.integration.helpers import OCI_MANIFEST, digest_of, image_manifest
+from tests.integration.serverproc import ServerProcess, check_log
+from tests.prerequisites import skip_or_fail
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+ROOT = ("root", "root-password-123")
+PASSWORD = "a-long-password-1"  # noqa: S105 - test accounts
+REPO = "acme/app"
+API = "/api/v1"
+POLL_SECONDS = 20.0
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The server's database: its own SQLite file, or the emptied test PostgreSQL."""
+    if request.param == "sqlite":
+        return {}
+    if not POSTGRES_URL:
+        skip_or_fail(f"{POSTGRES_URL_VARIABLE} is not set")
+    db = Database(POSTGRES_URL)
+    reset(db)
+    db.writer.dispose()
+    return {"CARGOHOLD_DATABASE_URL": POSTGRES_URL}
+
+
+@pytest.fixture
+def server(
+    workdir: Path, database: dict[str, str], request: pytest.FixtureRequest
+) -> Iterator[ServerProcess]:
+    process = ServerProcess(workdir / "data", workdir / "server.log", settings=database | {
+        "CARGOHOLD_AUTH_MODE": "token",
+        "CARGOHOLD_ADMIN_USER": ROOT[0],
+        "CARGOHOLD_ADMIN_PASSWORD": ROOT[1],
+        "CARGOHOLD_SERVER_WORKERS": "2",
+        "CARGOHOLD_PULLS_FLUSH_INTERVAL_SECONDS": "0.2",
+    })  # fmt: skip
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+    check_log(process, request)
+
+
+def token(http: httpx.Client, scope: str, auth: tuple[str, str] | None) -> str:
+    response = http.get(
+        "/token", params={"service": "cargohold", "scope": scope}, auth=auth
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["token"])
+
+
+def admin_call(http: httpx.Client, method: str, path: str, body: Any = None) -> Any:
+    response = http.request(method, API + path, json=body, auth=ROOT)
+    assert response.is_success, (method, path, response.text)
+    return response.json() if response.content else None
+
+
+def push(http: httpx.Client) -> str:
+    bearer = token(http, f"repository:{REPO}:pull,push", ROOT)
+    headers = {"Authorization": f"Bearer {bearer}"}
+    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    layer = b"layer" * 100
+    for blob in (config, layer):
+        response = http.post(
+            f"/v2/{REPO}/blobs/uploads/",
+            params={"digest": digest_of(blob)},
+            content=blob,
+            headers=headers,
+        )
+        assert response.status_code == 201, response.text
+    response = http.put(
+        f"/v2/{REPO}/manifests/latest",
+        content=image_manifest(config, [layer]),
+        headers=headers | {"Content-Type": OCI_MANIFEST},
+    )
+    assert response.status_code == 201, response.text
+    return response.headers["Docker-Content-Digest"]
+
+
+def pull(
+    http: httpx.Client,
+    reference: str,
+    *,
+    auth: tuple[str, str] | None,
+    agent: str,
+    method: str = "GET",
+) -> None:
+    bearer = token(http, f"repository:{REPO}:pull", auth)
+    response = http.request(
+        method,
+        f"/v2/{REPO}/manifests/{reference}",
+        headers={
+            "Authorization": f"Bearer {bearer}",
+            "Accept": OCI_MANIFEST,
+            "User-Agent": agent,
+            # Not from a trusted proxy (none configured): must be ignored.
+            "X-Forwarded-For": "203.0.113.66",
+        },
+    )
+    assert response.status_code == 200, response.text
+
+
+def wait_for_pulls(http: httpx.Client, count: int) -> list[dict[str, Any]]:
+    """The recorded pulls once there are ``count`` (workers flush every 0.2 s)."""
+    deadline = time.monotonic() + POLL_SECONDS
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        found = admin_call(http, "GET", "/pulls")["pulls"]
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    pytest.fail(f"{len(found)} pulls recorded, expected {count}: {found}")
+
+
+def test_pulls_are_recorded_and_read_back_by_those_allowed(
+    server: ServerProcess,
+) -> None:
+    http = httpx.Client(base_url=server.url, timeout=30.0)
+    with http:
+        admin_call(http, "POST", "/orgs", {"name": "acme"})
+        for name, role in (("alice", "puller"), ("bob", "owner"), ("carol", None)):
+            admin_call(http, "POST", "/users", {"name": name, "password": PASSWORD})
+            if role:
+                admin_call(http, "PUT", f"/orgs/acme/members/{name}", {"role": role})
+        admin_call(
+            http, "PUT", f"/repositories/{REPO}/settings", {"visibility": "public"}
+        )
+        created = admin_call(
+            http, "POST", "/orgs/acme/tokens", {"description": "ci", "role": "puller"}
+        )
+        digest = push(http)
+
+        pull(http, "latest", auth=("alice", PASSWORD), agent="skopeo/1.9.3")
+        pull(http, "latest", auth=("alice", PASSWORD), agent="skopeo/1.9.3",
+             method="HEAD")  # fmt: skip
+        pull(
+            http,
+            digest,
+            auth=("ci", created["secret"]),
+            agent="containerd/v1.7.11",
+        )
+        pull(
+            http,
+            "latest",
+            auth=None,
+            agent="cri-o/1.28.2 go/go1.20.10 os/linux arch/amd64",
+        )
+
+        pulls = wait_for_pulls(http, 3)
+        by_identity = {p["identity"]: p for p in pulls}
+        assert set(by_identity) == {
+            "user:alice",
+            f"token:{created['id']}",
+            "anonymous:127.0.0.1",
+        }, pulls
+        alice = by_identity["user:alice"]
+        assert alice["reference"] == "latest"
+        assert alice["digest"] == digest
+        assert alice["method"] == "GET"  # the HEAD was not recorded
+        assert (alice["tool"], alice["tool_version"]) == ("skopeo", "1.9.3")
+        assert alice["client"] == "127.0.0.1"  # X-Forwarded-For ignored
+        token_pull = by_identity[f"token:{created['id']}"]
+        assert token_pull["reference"] == digest
+        assert token_pull["tool"] == "containerd"
+        anonymous = by_identity["anonymous:127.0.0.1"]
+        assert (anonymous["tool"], anonymous["platform"]) == ("cri-o", "linux/amd64")
+
+        # filters
+        only = admin_call(http, "GET", f"/pulls?digest={digest}&identity=user:alice")
+        assert [p["identity"] for p in only["pulls"]] == ["user:alice"]
+        # paging: one per page, following `next`, then the Link header
+        first = http.get(f"{API}/pulls", params={"limit": 1}, auth=ROOT)
+        assert len(first.json()["pulls"]) == 1
+        assert first.json()["next"]
+        assert 'rel="next"' in first.headers["Link"]
+        second = http.get(
+            f"{API}/pulls", params={"limit": 1, "next": first.json()["next"]}, auth=ROOT
+        )
+        assert second.json()["pulls"] != first.json()["pulls"]
+
+        # an organization owner reads its pulls; others are refused
+        owner = http.get(f"{API}/pulls", auth=("bob", PASSWORD))
+        assert owner.status_code == 200
+        assert len(owner.json()["pulls"]) == 3
+        assert http.get(f"{API}/pulls", auth=("carol", PASSWORD)).status_code == 403
+        assert http.get(f"{API}/pulls", auth=("alice", PASSWORD)).status_code == 403
+        refused = http.get(
+            f"{API}/pulls", params={"repository": REPO}, auth=("carol", PASSWORD)
+        )
+        assert refused.status_code == 403
+        assert http.get(f"{API}/pulls").status_code == 401
+        assert http.get(f"{API}/me/pulls").status_code == 401
+        assert (
+            http.get(
+                f"{API}/pulls", params={"since": "yesterday"}, auth=ROOT
+            ).status_code
+            == 400
+        )
+        assert (
+            http.get(f"{API}/pulls", params={"next": "!!"}, auth=ROOT).status_code
+            == 400
+        )
+
+        # everyone reads their own history
+        mine = http.get(f"{API}/me/pulls", auth=("alice", PASSWORD)).json()["pulls"]
+        assert [p["identity"] for p in mine] == ["user:alice"]
+        as_token = http.get(f"{API}/me/pulls", auth=("ci", created["secret"]))
+        assert [p["identity"] for p in as_token.json()["pulls"]] == [
+            f"token:{created['id']}"
+        ]
+        assert http.get(f"{API}/me/pulls", auth=("carol", PASSWORD)).json() == {
+            "pulls": [],
+            "next": None,
+        }
+
+    # the CLI, remotely, as CSV
+    result = CliRunner().invoke(
+        main,
+        ["pulls", "--registry", server.url, "--username", "root", "--csv"],
+        env={"CARGOHOLD_PASSWORD": ROOT[1]},
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {row["identity"] for row in rows} == set(by_identity)
+    assert {row["digest"] for row in rows} == {digest}
+    result = CliRunner().invoke(
+        main,
+        ["pulls", "--me", "--json", "--registry", server.url, "--username", "alice"],
+        env={"CARGOHOLD_PASSWORD": PASSWORD},
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert [p["identity"] for p in json.loads(result.stdout)["pulls"]] == ["user:alice"]
