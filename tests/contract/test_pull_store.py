@@ -10,16 +10,17 @@ import pytest
 import sqlalchemy as sa
 
 from cargohold.metadata import schema as t
+from cargohold.metadata.accounts import PullTokenRecord
+from cargohold.metadata.database import Database
 from cargohold.metadata.pulls import DAY, PullEvent, PullFilter, PullStore, day_of
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.metadata.sql_pulls import SqlPullStore
 from cargohold.metadata.sql_schedules import SqlScheduleStore
-from cargohold.metadata.accounts import PullTokenRecord
-from cargohold.metadata.database import Database
 from tests.contract.conftest import _migrated
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
     from cargohold.registry.schedules import ScheduleStore
 
 NOW = 1_780_000_000.0
@@ -245,18 +246,21 @@ async def test_two_processes_contend_one_wins(database_url: str, db: Database) -
         stores = [SqlScheduleStore(db), SqlScheduleStore(second)]
         for round_ in range(5):
             now = NOW + round_ * 1000
-            results: dict[str, bool] = {}
-
-            async def contend(
-                name: str, store: SqlScheduleStore, now: float = now
-            ) -> None:
-                results[name] = await store.try_acquire("race", name, now, 60)
-
-            async with anyio.create_task_group() as group:
-                for i, store in enumerate(stores * 2):
-                    group.start_soon(contend, f"p{i}", store)
-            winners = [name for name, won in results.items() if won]
-            assert len(winners) == 1, results
-            assert await stores[0].finish("race", winners[0], now + 500)
+            won = await _contend(stores, now)
+            assert len(won) == 1, won
+            assert await stores[0].finish("race", won[0], now + 500)
     finally:
         await second.close()
+
+
+async def _contend(stores: list[SqlScheduleStore], now: float) -> list[str]:
+    """Four contenders over the stores at once; the names of those that won."""
+    results: dict[str, bool] = {}
+
+    async def contend(name: str, store: SqlScheduleStore) -> None:
+        results[name] = await store.try_acquire("race", name, now, 60)
+
+    async with anyio.create_task_group() as group:
+        for i, store in enumerate(stores * 2):
+            group.start_soon(contend, f"p{i}", store)
+    return [name for name, ok in results.items() if ok]

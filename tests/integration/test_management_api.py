@@ -217,6 +217,8 @@ async def tour(root: Caller) -> set[str]:
         "visibility": "public", "starter_tags": ["stable"]}, status=200,
         name="acme/team/app")
     await do("GET", "/audit", status=200)
+    await do("GET", "/pulls", status=200)
+    await do("GET", "/me/pulls", status=200)
     await do("DELETE", "/orgs/{org}/members/{user}", status=204, org="acme",
              user="alice")
     await do("DELETE", "/users/{user}", status=204, user="alice")

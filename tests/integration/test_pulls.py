@@ -1,5 +1,5 @@
-"""Pull events end to end: a real ``cargohold serve`` with two workers records pulls by a
-user, a pull token and an anonymous caller; the API and ``cargohold pulls`` read them
+"""Pull events end to end: a real ``cargohold serve`` with two workers records pulls by
+a user, a pull token and an anonymous caller; the API and ``cargohold pulls`` read them
 back to those allowed; HEAD is not recorded unless configured."""
 
 from __future__ import annotations
@@ -56,13 +56,14 @@ def database(request: pytest.FixtureRequest) -> dict[str, str]:
 def server(
     workdir: Path, database: dict[str, str], request: pytest.FixtureRequest
 ) -> Iterator[ServerProcess]:
-    process = ServerProcess(workdir / "data", workdir / "server.log", settings=database | {
+    settings = database | {
         "CARGOHOLD_AUTH_MODE": "token",
         "CARGOHOLD_ADMIN_USER": ROOT[0],
         "CARGOHOLD_ADMIN_PASSWORD": ROOT[1],
         "CARGOHOLD_SERVER_WORKERS": "2",
         "CARGOHOLD_PULLS_FLUSH_INTERVAL_SECONDS": "0.2",
-    })  # fmt: skip
+    }
+    process = ServerProcess(workdir / "data", workdir / "server.log", settings=settings)
     process.start()
     try:
         yield process
@@ -142,108 +143,93 @@ def wait_for_pulls(http: httpx.Client, count: int) -> list[dict[str, Any]]:
     pytest.fail(f"{len(found)} pulls recorded, expected {count}: {found}")
 
 
+def provision(http: httpx.Client) -> dict[str, Any]:
+    """acme with alice (puller), bob (owner), carol (no role), a pull token; a public
+    acme/app:latest. Returns the created pull token."""
+    admin_call(http, "POST", "/orgs", {"name": "acme"})
+    for name, role in (("alice", "puller"), ("bob", "owner"), ("carol", None)):
+        admin_call(http, "POST", "/users", {"name": name, "password": PASSWORD})
+        if role:
+            admin_call(http, "PUT", f"/orgs/acme/members/{name}", {"role": role})
+    admin_call(http, "PUT", f"/repositories/{REPO}/settings", {"visibility": "public"})
+    created: dict[str, Any] = admin_call(
+        http, "POST", "/orgs/acme/tokens", {"description": "ci", "role": "puller"}
+    )
+    return created
+
+
+def check_recorded(
+    pulls: list[dict[str, Any]], digest: str, token_identity: str
+) -> None:
+    by_identity = {p["identity"]: p for p in pulls}
+    assert set(by_identity) == {
+        "user:alice",
+        token_identity,
+        "anonymous:127.0.0.1",
+    }, pulls
+    alice = by_identity["user:alice"]
+    assert alice["reference"] == "latest"
+    assert alice["digest"] == digest
+    assert alice["method"] == "GET"  # the HEAD was not recorded
+    assert (alice["tool"], alice["tool_version"]) == ("skopeo", "1.9.3")
+    assert alice["client"] == "127.0.0.1"  # X-Forwarded-For from no trusted proxy
+    token_pull = by_identity[token_identity]
+    assert token_pull["reference"] == digest
+    assert token_pull["tool"] == "containerd"
+    anonymous = by_identity["anonymous:127.0.0.1"]
+    assert (anonymous["tool"], anonymous["platform"]) == ("cri-o", "linux/amd64")
+
+
+def check_reading(http: httpx.Client, digest: str, token: dict[str, Any]) -> None:
+    """Filters, pages, and who may read what."""
+    only = admin_call(http, "GET", f"/pulls?digest={digest}&identity=user:alice")
+    assert [p["identity"] for p in only["pulls"]] == ["user:alice"]
+    first = http.get(f"{API}/pulls", params={"limit": 1}, auth=ROOT)
+    assert len(first.json()["pulls"]) == 1
+    assert 'rel="next"' in first.headers["Link"]
+    second = http.get(
+        f"{API}/pulls", params={"limit": 1, "next": first.json()["next"]}, auth=ROOT
+    )
+    assert second.json()["pulls"] != first.json()["pulls"]
+
+    def status(path: str, auth: tuple[str, str] | None, **params: str) -> int:
+        return http.get(f"{API}{path}", params=params, auth=auth).status_code
+
+    owner = http.get(f"{API}/pulls", auth=("bob", PASSWORD))
+    assert len(owner.json()["pulls"]) == 3
+    assert status("/pulls", ("carol", PASSWORD)) == 403
+    assert status("/pulls", ("alice", PASSWORD)) == 403
+    assert status("/pulls", ("carol", PASSWORD), repository=REPO) == 403
+    assert status("/pulls", None) == 401
+    assert status("/me/pulls", None) == 401
+    assert status("/pulls", ROOT, since="yesterday") == 400
+    assert status("/pulls", ROOT, next="!!") == 400
+
+    def mine(auth: tuple[str, str]) -> list[str]:
+        answer = http.get(f"{API}/me/pulls", auth=auth).json()
+        return [p["identity"] for p in answer["pulls"]]
+
+    assert mine(("alice", PASSWORD)) == ["user:alice"]
+    assert mine(("ci", token["secret"])) == [f"token:{token['id']}"]
+    assert mine(("carol", PASSWORD)) == []
+
+
 def test_pulls_are_recorded_and_read_back_by_those_allowed(
     server: ServerProcess,
 ) -> None:
-    http = httpx.Client(base_url=server.url, timeout=30.0)
-    with http:
-        admin_call(http, "POST", "/orgs", {"name": "acme"})
-        for name, role in (("alice", "puller"), ("bob", "owner"), ("carol", None)):
-            admin_call(http, "POST", "/users", {"name": name, "password": PASSWORD})
-            if role:
-                admin_call(http, "PUT", f"/orgs/acme/members/{name}", {"role": role})
-        admin_call(
-            http, "PUT", f"/repositories/{REPO}/settings", {"visibility": "public"}
-        )
-        created = admin_call(
-            http, "POST", "/orgs/acme/tokens", {"description": "ci", "role": "puller"}
-        )
+    with httpx.Client(base_url=server.url, timeout=30.0) as http:
+        token = provision(http)
         digest = push(http)
-
-        pull(http, "latest", auth=("alice", PASSWORD), agent="skopeo/1.9.3")
-        pull(http, "latest", auth=("alice", PASSWORD), agent="skopeo/1.9.3",
-             method="HEAD")  # fmt: skip
-        pull(
-            http,
-            digest,
-            auth=("ci", created["secret"]),
-            agent="containerd/v1.7.11",
-        )
-        pull(
-            http,
-            "latest",
-            auth=None,
-            agent="cri-o/1.28.2 go/go1.20.10 os/linux arch/amd64",
-        )
-
+        alice = ("alice", PASSWORD)
+        pull(http, "latest", auth=alice, agent="skopeo/1.9.3")
+        pull(http, "latest", auth=alice, agent="skopeo/1.9.3", method="HEAD")
+        pull(http, digest, auth=("ci", token["secret"]), agent="containerd/v1.7.11")
+        pull(http, "latest", auth=None, agent="cri-o/1.28.2 os/linux arch/amd64")
         pulls = wait_for_pulls(http, 3)
-        by_identity = {p["identity"]: p for p in pulls}
-        assert set(by_identity) == {
-            "user:alice",
-            f"token:{created['id']}",
-            "anonymous:127.0.0.1",
-        }, pulls
-        alice = by_identity["user:alice"]
-        assert alice["reference"] == "latest"
-        assert alice["digest"] == digest
-        assert alice["method"] == "GET"  # the HEAD was not recorded
-        assert (alice["tool"], alice["tool_version"]) == ("skopeo", "1.9.3")
-        assert alice["client"] == "127.0.0.1"  # X-Forwarded-For ignored
-        token_pull = by_identity[f"token:{created['id']}"]
-        assert token_pull["reference"] == digest
-        assert token_pull["tool"] == "containerd"
-        anonymous = by_identity["anonymous:127.0.0.1"]
-        assert (anonymous["tool"], anonymous["platform"]) == ("cri-o", "linux/amd64")
+        check_recorded(pulls, digest, f"token:{token['id']}")
+        check_reading(http, digest, token)
 
-        # filters
-        only = admin_call(http, "GET", f"/pulls?digest={digest}&identity=user:alice")
-        assert [p["identity"] for p in only["pulls"]] == ["user:alice"]
-        # paging: one per page, following `next`, then the Link header
-        first = http.get(f"{API}/pulls", params={"limit": 1}, auth=ROOT)
-        assert len(first.json()["pulls"]) == 1
-        assert first.json()["next"]
-        assert 'rel="next"' in first.headers["Link"]
-        second = http.get(
-            f"{API}/pulls", params={"limit": 1, "next": first.json()["next"]}, auth=ROOT
-        )
-        assert second.json()["pulls"] != first.json()["pulls"]
-
-        # an organization owner reads its pulls; others are refused
-        owner = http.get(f"{API}/pulls", auth=("bob", PASSWORD))
-        assert owner.status_code == 200
-        assert len(owner.json()["pulls"]) == 3
-        assert http.get(f"{API}/pulls", auth=("carol", PASSWORD)).status_code == 403
-        assert http.get(f"{API}/pulls", auth=("alice", PASSWORD)).status_code == 403
-        refused = http.get(
-            f"{API}/pulls", params={"repository": REPO}, auth=("carol", PASSWORD)
-        )
-        assert refused.status_code == 403
-        assert http.get(f"{API}/pulls").status_code == 401
-        assert http.get(f"{API}/me/pulls").status_code == 401
-        assert (
-            http.get(
-                f"{API}/pulls", params={"since": "yesterday"}, auth=ROOT
-            ).status_code
-            == 400
-        )
-        assert (
-            http.get(f"{API}/pulls", params={"next": "!!"}, auth=ROOT).status_code
-            == 400
-        )
-
-        # everyone reads their own history
-        mine = http.get(f"{API}/me/pulls", auth=("alice", PASSWORD)).json()["pulls"]
-        assert [p["identity"] for p in mine] == ["user:alice"]
-        as_token = http.get(f"{API}/me/pulls", auth=("ci", created["secret"]))
-        assert [p["identity"] for p in as_token.json()["pulls"]] == [
-            f"token:{created['id']}"
-        ]
-        assert http.get(f"{API}/me/pulls", auth=("carol", PASSWORD)).json() == {
-            "pulls": [],
-            "next": None,
-        }
-
-    # the CLI, remotely, as CSV
+    # the CLI, remotely, as CSV and JSON
     result = CliRunner().invoke(
         main,
         ["pulls", "--registry", server.url, "--username", "root", "--csv"],
@@ -251,7 +237,7 @@ def test_pulls_are_recorded_and_read_back_by_those_allowed(
     )
     assert result.exit_code == 0, (result.output, result.exception)
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert {row["identity"] for row in rows} == set(by_identity)
+    assert {row["identity"] for row in rows} == {p["identity"] for p in pulls}
     assert {row["digest"] for row in rows} == {digest}
     result = CliRunner().invoke(
         main,

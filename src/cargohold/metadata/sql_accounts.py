@@ -140,7 +140,7 @@ class SqlUserIndex(_Index):
 
     async def all(self) -> list[UserRecord]:
         rows = await self._rows(sa.select(t.users).order_by(t.users.c.name))
-        return [UserRecord(*row) for row in rows]
+        return [UserRecord(*row[:5]) for row in rows]  # not the 0005 email
 
 
 class SqlOrganizationIndex(_Index):

@@ -1,4 +1,4 @@
-"""``parse_user_agent`` on the agents real clients send (captured or from their code)."""
+"""``parse_user_agent`` on agents real clients send (captured, or from their code)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ from cargohold.registry.useragent import UserAgent, parse_user_agent
 AGENTS = [
     # docker (moby's dockerversion.DockerUserAgent)
     (
-        "docker/24.0.7 go/go1.20.10 git-commit/311b9ff kernel/6.5.0-14-generic "
-        r"os/linux arch/amd64 UpstreamClient(Docker-Client/24.0.7 \(linux\))",
+        (
+            "docker/24.0.7 go/go1.20.10 git-commit/311b9ff kernel/6.5.0-14-generic "
+            r"os/linux arch/amd64 UpstreamClient(Docker-Client/24.0.7 \(linux\))"
+        ),
         UserAgent("docker", "24.0.7", "linux/amd64"),
     ),
     (
-        "docker/20.10.21 go/go1.18.7 git-commit/3056208 kernel/5.15.49-linuxkit "
-        r"os/linux arch/arm64 UpstreamClient(Docker-Client/20.10.21 \(darwin\))",
+        (
+            "docker/20.10.21 go/go1.18.7 git-commit/3056208 kernel/5.15.49-linuxkit "
+            r"os/linux arch/arm64 UpstreamClient(Docker-Client/20.10.21 \(darwin\))"
+        ),
         UserAgent("docker", "20.10.21", "linux/arm64"),
     ),
     # captured from skopeo 1.9.3, buildah 1.28.2, podman 4.3 and curl on Debian 12
