@@ -120,6 +120,7 @@ class PullRecorder:
 
     def _event(self, seen: _Seen) -> PullEvent:
         settings = self._settings
+        client = seen.client
         if seen.kind in {"anonymous", "open"}:
             kind = "anonymous"
             identity = anonymous_identity(
@@ -128,6 +129,8 @@ class PullRecorder:
                 ipv4_prefix=settings.ipv4_prefix,
                 ipv6_prefix=settings.ipv6_prefix,
             )
+            # Per network: the address itself is kept nowhere.
+            client = identity.removeprefix("anonymous:")
         else:
             kind, identity = seen.kind, seen.subject
         tool, version, platform = self._agent(seen.user_agent)
@@ -139,7 +142,7 @@ class PullRecorder:
             reference=seen.reference,
             digest=seen.digest,
             method=seen.method,
-            client=seen.client,
+            client=client,
             user_agent=seen.user_agent,
             tool=tool,
             tool_version=version,

@@ -167,7 +167,7 @@ async def test_a_failed_write_is_logged_not_raised() -> None:
         (ANONYMOUS, "198.51.100.7", None, "address", "anonymous:198.51.100.7",
          "198.51.100.7"),
         (ANONYMOUS, "198.51.100.7", None, "prefix", "anonymous:198.51.100.0/24",
-         "198.51.100.7"),
+         "198.51.100.0/24"),
         # auth off: recorded as anonymous
         (OPEN, "198.51.100.7", None, "address", "anonymous:198.51.100.7",
          "198.51.100.7"),
