@@ -4,6 +4,7 @@ back to those allowed; HEAD is not recorded unless configured."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -17,9 +18,11 @@ from click.testing import CliRunner
 
 from cargohold.cli import main
 from cargohold.metadata.database import Database
+from cargohold.metadata.pulls import DAY, PullEvent
+from cargohold.metadata.sql_pulls import SqlPullStore
 from tests.contract.conftest import POSTGRES_URL, POSTGRES_URL_VARIABLE, reset
 from tests.integration.helpers import OCI_MANIFEST, digest_of, image_manifest
-from tests.integration.serverproc import ServerProcess, check_log
+from tests.integration.serverproc import ServerProcess, check_log, run_cli
 from tests.prerequisites import skip_or_fail
 
 if TYPE_CHECKING:
@@ -246,3 +249,65 @@ def test_pulls_are_recorded_and_read_back_by_those_allowed(
     )
     assert result.exit_code == 0, (result.output, result.exception)
     assert [p["identity"] for p in json.loads(result.stdout)["pulls"]] == ["user:alice"]
+
+
+def test_a_graceful_stop_writes_queued_pulls_and_prune_keeps_recent_ones(
+    workdir: Path, database: dict[str, str], request: pytest.FixtureRequest
+) -> None:
+    # Flushes only at the stop: the pull is in the queue until SIGTERM.
+    settings = database | {
+        "CARGOHOLD_AUTH_MODE": "none",
+        "CARGOHOLD_PULLS_FLUSH_INTERVAL_SECONDS": "3600",
+    }
+    data_dir = workdir / "data"
+    server = ServerProcess(data_dir, workdir / "server.log", settings=settings)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30.0) as http:
+            config, layer = b'{"os":"linux"}', b"layer" * 10
+            for blob in (config, layer):
+                http.post(
+                    f"/v2/{REPO}/blobs/uploads/",
+                    params={"digest": digest_of(blob)},
+                    content=blob,
+                ).raise_for_status()
+            http.put(
+                f"/v2/{REPO}/manifests/v1",
+                content=image_manifest(config, [layer]),
+                headers={"Content-Type": OCI_MANIFEST},
+            ).raise_for_status()
+            http.get(f"/v2/{REPO}/manifests/v1").raise_for_status()
+        code, _ = server.terminate()
+        assert code == 0
+    finally:
+        server.stop()
+    check_log(server, request)
+
+    url = database.get(
+        "CARGOHOLD_DATABASE_URL", f"sqlite:///{data_dir / 'cargohold.db'}"
+    )
+    old = PullEvent(
+        at=time.time() - 400 * DAY, identity="user:old", kind="user",
+        repository=REPO, reference="v0", digest="sha256:" + "0" * 64, method="GET",
+        client="192.0.2.1", user_agent="", tool="other", tool_version="", platform="",
+    )  # fmt: skip
+    asyncio.run(_record(url, old))
+
+    env = {k: v for k, v in settings.items() if k == "CARGOHOLD_DATABASE_URL"}
+    pruned = run_cli("pulls", "prune", data_dir=data_dir, **env)
+    assert pruned.returncode == 0, pruned.stderr
+    assert "deleted 1 pull events and 0 daily aggregates" in pruned.stdout
+    listed = run_cli("pulls", "--json", data_dir=data_dir, **env)
+    assert listed.returncode == 0, listed.stderr
+    pulls = json.loads(listed.stdout)["pulls"]
+    assert [(p["identity"], p["reference"]) for p in pulls] == [
+        ("anonymous:127.0.0.1", "v1")
+    ]
+
+
+async def _record(url: str, event: PullEvent) -> None:
+    db = Database(url)
+    try:
+        await SqlPullStore(db).record([event])
+    finally:
+        await db.close()
