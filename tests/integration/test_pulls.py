@@ -293,11 +293,10 @@ def test_a_graceful_stop_writes_queued_pulls_and_prune_keeps_recent_ones(
     )  # fmt: skip
     asyncio.run(_record(url, old))
 
-    env = {k: v for k, v in settings.items() if k == "CARGOHOLD_DATABASE_URL"}
-    pruned = run_cli("pulls", "prune", data_dir=data_dir, **env)
+    pruned = run_cli("pulls", "prune", data_dir=data_dir, CARGOHOLD_DATABASE_URL=url)
     assert pruned.returncode == 0, pruned.stderr
     assert "deleted 1 pull events and 0 daily aggregates" in pruned.stdout
-    listed = run_cli("pulls", "--json", data_dir=data_dir, **env)
+    listed = run_cli("pulls", "--json", data_dir=data_dir, CARGOHOLD_DATABASE_URL=url)
     assert listed.returncode == 0, listed.stderr
     pulls = json.loads(listed.stdout)["pulls"]
     assert [(p["identity"], p["reference"]) for p in pulls] == [
