@@ -21,7 +21,13 @@ from cargohold.metadata.database import Database
 from cargohold.metadata.pulls import DAY, PullEvent
 from cargohold.metadata.sql_pulls import SqlPullStore
 from tests.contract.conftest import POSTGRES_URL, POSTGRES_URL_VARIABLE, reset
-from tests.integration.helpers import OCI_MANIFEST, digest_of, image_manifest
+from tests.integration.helpers import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    descriptor,
+    digest_of,
+    image_manifest,
+)
 from tests.integration.serverproc import ServerProcess, check_log, run_cli
 from tests.prerequisites import skip_or_fail
 
@@ -251,32 +257,56 @@ def test_pulls_are_recorded_and_read_back_by_those_allowed(
     assert [p["identity"] for p in json.loads(result.stdout)["pulls"]] == ["user:alice"]
 
 
+def push_index(http: httpx.Client) -> str:
+    """acme/app:v1 (an image), acme/app:multi (an index of it); the image digest."""
+    config, layer = b'{"os":"linux"}', b"layer" * 10
+    for blob in (config, layer):
+        http.post(
+            f"/v2/{REPO}/blobs/uploads/",
+            params={"digest": digest_of(blob)},
+            content=blob,
+        ).raise_for_status()
+    manifest = image_manifest(config, [layer])
+    http.put(
+        f"/v2/{REPO}/manifests/v1",
+        content=manifest,
+        headers={"Content-Type": OCI_MANIFEST},
+    ).raise_for_status()
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [descriptor(manifest, OCI_MANIFEST)],
+    }
+    http.put(
+        f"/v2/{REPO}/manifests/multi",
+        content=json.dumps(index).encode(),
+        headers={"Content-Type": OCI_INDEX},
+    ).raise_for_status()
+    return digest_of(manifest)
+
+
 def test_a_graceful_stop_writes_queued_pulls_and_prune_keeps_recent_ones(
     workdir: Path, database: dict[str, str], request: pytest.FixtureRequest
 ) -> None:
-    # Flushes only at the stop: the pull is in the queue until SIGTERM.
+    # Flushes only at the stop: the pulls are in the queue until SIGTERM. The server
+    # trusts its loopback peer as a proxy, so X-Forwarded-For names the client.
     settings = database | {
         "CARGOHOLD_AUTH_MODE": "none",
         "CARGOHOLD_PULLS_FLUSH_INTERVAL_SECONDS": "3600",
+        "CARGOHOLD_SERVER_TRUSTED_PROXIES": "127.0.0.0/8",
     }
     data_dir = workdir / "data"
     server = ServerProcess(data_dir, workdir / "server.log", settings=settings)
     server.start()
     try:
         with httpx.Client(base_url=server.url, timeout=30.0) as http:
-            config, layer = b'{"os":"linux"}', b"layer" * 10
-            for blob in (config, layer):
-                http.post(
-                    f"/v2/{REPO}/blobs/uploads/",
-                    params={"digest": digest_of(blob)},
-                    content=blob,
-                ).raise_for_status()
-            http.put(
-                f"/v2/{REPO}/manifests/v1",
-                content=image_manifest(config, [layer]),
-                headers={"Content-Type": OCI_MANIFEST},
+            child = push_index(http)
+            forwarded = {"X-Forwarded-For": "198.51.100.1, 203.0.113.9"}
+            # an index, then the child the client picked: two pulls
+            http.get(f"/v2/{REPO}/manifests/multi").raise_for_status()
+            http.get(
+                f"/v2/{REPO}/manifests/{child}", headers=forwarded
             ).raise_for_status()
-            http.get(f"/v2/{REPO}/manifests/v1").raise_for_status()
         code, _ = server.terminate()
         assert code == 0
     finally:
@@ -299,8 +329,9 @@ def test_a_graceful_stop_writes_queued_pulls_and_prune_keeps_recent_ones(
     listed = run_cli("pulls", "--json", data_dir=data_dir, CARGOHOLD_DATABASE_URL=url)
     assert listed.returncode == 0, listed.stderr
     pulls = json.loads(listed.stdout)["pulls"]
-    assert [(p["identity"], p["reference"]) for p in pulls] == [
-        ("anonymous:127.0.0.1", "v1")
+    assert [(p["identity"], p["reference"], p["client"]) for p in pulls] == [
+        ("anonymous:203.0.113.9", child, "203.0.113.9"),
+        ("anonymous:127.0.0.1", "multi", "127.0.0.1"),
     ]
 
 
