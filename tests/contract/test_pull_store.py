@@ -3,6 +3,7 @@ lease (``registry/schedules.ScheduleStore``), over every database."""
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import anyio
@@ -16,6 +17,10 @@ from cargohold.metadata.pulls import DAY, PullEvent, PullFilter, PullStore, day_
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.metadata.sql_pulls import SqlPullStore
 from cargohold.metadata.sql_schedules import SqlScheduleStore
+from cargohold.registry.pulls import PullService
+from cargohold.registry.schedules import Scheduler
+from cargohold.settings import PullSettings
+from tests.clock import ManualClock
 from tests.contract.conftest import _migrated
 
 if TYPE_CHECKING:
@@ -264,3 +269,66 @@ async def _contend(stores: list[SqlScheduleStore], now: float) -> list[str]:
         for i, store in enumerate(stores * 2):
             group.start_soon(contend, f"p{i}", store)
     return [name for name, ok in results.items() if ok]
+
+
+async def test_scheduler_runs_a_job_once_per_period_across_processes(
+    database_url: str, db: Database
+) -> None:
+    clock = ManualClock(NOW)
+    second = Database(database_url)
+    runs: list[str] = []
+    try:
+        schedulers = [
+            Scheduler(SqlScheduleStore(d), holder=f"p{i}", clock=clock)
+            for i, d in enumerate((db, second))
+        ]
+
+        async def tick() -> list[bool]:
+            return [
+                await s.run_if_due(
+                    "job",
+                    functools.partial(_append, runs, s.holder),
+                    every=3600,
+                    lease_seconds=60,
+                )
+                for s in schedulers
+            ]
+
+        assert await tick() == [True, False]
+        clock.advance(1800)
+        assert await tick() == [False, False]
+        clock.advance(1801)
+        assert await tick() == [True, False]
+        assert runs == ["p0", "p0"]
+    finally:
+        await second.close()
+
+
+async def _append(runs: list[str], holder: str) -> None:
+    runs.append(holder)
+
+
+async def test_retention_deletes_what_is_past_it(
+    db: Database, pulls: PullStore
+) -> None:
+    clock = ManualClock(NOW)
+    service = PullService(
+        pulls,
+        SqlAccountStore(db),
+        SqlScheduleStore(db),
+        PullSettings(retention_days=90, aggregate_retention_days=365),
+        clock=clock,
+    )
+    await pulls.record(
+        [
+            pull(at=NOW - 400 * DAY),  # event and day past both retentions
+            pull(at=NOW - 100 * DAY),  # event past retention, its day kept
+            pull(at=NOW - DAY),
+        ]
+    )
+    assert await service.retention()
+    left = await pulls.query(PullFilter(), limit=10)
+    assert [r.event.at for r in left] == [NOW - DAY]
+    assert [row[0] for row in daily(db)] == [day_of(NOW - 100 * DAY), day_of(NOW - DAY)]
+    assert not await service.retention()  # once an hour, across processes
+    await service.recorder.close()
