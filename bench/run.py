@@ -490,6 +490,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="what runs against Distribution ('distribution' = reference vs itself)",
     )
     parser.add_argument(
+        "--reference",
+        choices=("distribution", "cargohold-pulls-off"),
+        default="distribution",
+        help="what the candidate is compared with; 'cargohold-pulls-off' is "
+        "cargohold with pull tracking off (pulls.enabled=false): each ratio is then "
+        "tracking on / off",
+    )
+    parser.add_argument(
         "--cargohold-python",
         default=servers.default_cargohold_python(),
         help="interpreter that runs 'python -m cargohold serve' (default: repo .venv)",
@@ -529,12 +537,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     # ignored, and Python would keep ignoring it.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupt)
-    reference = servers.distribution_contender()
-    candidate = (
-        servers.cargohold_contender(
+    cargohold_env = dict(item.split("=", 1) for item in args.cargohold_env)
+    reference = (
+        servers.distribution_contender()
+        if args.reference == "distribution"
+        else servers.cargohold_contender(
             args.cargohold_python,
             args.cargohold_arg,
-            dict(item.split("=", 1) for item in args.cargohold_env),
+            cargohold_env | {"CARGOHOLD_PULLS_ENABLED": "false"},
+            label="cargohold (pulls off)",
+        )
+    )
+    candidate = (
+        servers.cargohold_contender(
+            args.cargohold_python, args.cargohold_arg, cargohold_env
         )
         if args.candidate == "cargohold"
         else reference

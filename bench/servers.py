@@ -119,7 +119,11 @@ CARGOHOLD_ENV = {"CARGOHOLD_AUTH_MODE": "none", "CARGOHOLD_LOG_LEVEL": "error"}
 
 
 def cargohold_contender(
-    python: str, extra_args: Sequence[str], env: Mapping[str, str]
+    python: str,
+    extra_args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    label: str = "cargohold",
 ) -> Contender:
     def build(*, work_dir: Path, data_dir: Path, port: int) -> list[str]:
         del work_dir
@@ -138,7 +142,7 @@ def cargohold_contender(
         ]
 
     return Contender(
-        label="cargohold",
+        label=label,
         build_command=build,
         version=_git_version(),
         env=CARGOHOLD_ENV | dict(env),

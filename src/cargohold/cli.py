@@ -416,6 +416,7 @@ _add_credential_commands()
 # The admin groups (users, orgs, members, grants, tokens, oidc, repos, audit).
 from cargohold.cli_admin import GROUPS as ADMIN_GROUPS  # noqa: E402
 from cargohold.cli_advisories import GROUPS as ADVISORY_GROUPS  # noqa: E402
+from cargohold.cli_pulls import pulls as _pulls  # noqa: E402
 
-for _group in (*ADMIN_GROUPS, *ADVISORY_GROUPS):
+for _group in (*ADMIN_GROUPS, *ADVISORY_GROUPS, _pulls):
     main.add_command(_group)

@@ -13,6 +13,7 @@ Environment variables name a key as ``CARGOHOLD_<SECTION>_<KEY>``
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 import types
 from collections.abc import Mapping
@@ -45,6 +46,8 @@ class ServerSettings:
     tls_key: Path | None = None
     # Seconds SIGTERM waits for in-flight requests before closing them.
     shutdown_timeout: float = 30.0
+    # Reverse proxies (CIDRs) whose X-Forwarded-For is believed for pull records.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,25 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PullSettings:
+    # Record manifest pulls (who pulled what, when, from where, with which client).
+    enabled: bool = True
+    # Record HEAD requests too (clients HEAD a manifest to check it changed).
+    record_head: bool = False
+    # Anonymous pulls are recorded per client address, or per network prefix.
+    anonymous_granularity: Literal["address", "prefix"] = "address"
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 48
+    # Pulls are written in batches this often; a crash loses at most this window.
+    flush_interval_seconds: float = 1.0
+    # Pulls waiting for a write, per process; beyond it new ones are dropped (logged).
+    max_queue: int = 100_000
+    # Days individual pull events are kept, and their daily aggregates.
+    retention_days: int = 90
+    aggregate_retention_days: int = 730
+
+
+@dataclass(frozen=True, slots=True)
 class AdminSettings:
     # The first administrator, created on first start when no user exists.
     user: str | None = None
@@ -154,6 +176,7 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     advisories: AdvisorySettings = field(default_factory=AdvisorySettings)
+    pulls: PullSettings = field(default_factory=PullSettings)
 
     @property
     def storage_root(self) -> Path:
@@ -177,6 +200,7 @@ _SECTIONS = {
     "admin": AdminSettings,
     "webhooks": WebhookSettings,
     "advisories": AdvisorySettings,
+    "pulls": PullSettings,
 }
 
 
@@ -303,4 +327,27 @@ def load(
     if unknown:
         raise SettingsError(f"unknown setting {min(unknown)}")
     data_dir = _coerce("data_dir", Path, tree.get("data_dir", DEFAULT_DATA_DIR))
+    _check_pulls(sections["server"], sections["pulls"])
     return Settings(data_dir=data_dir, **sections)
+
+
+def _check_pulls(server: ServerSettings, pulls: PullSettings) -> None:
+    for entry in server.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"server.trusted_proxies: {entry!r} is not an address or CIDR network"
+            ) from None
+    limits = {
+        "pulls.ipv4_prefix": (pulls.ipv4_prefix, 0, 32),
+        "pulls.ipv6_prefix": (pulls.ipv6_prefix, 0, 128),
+        "pulls.max_queue": (pulls.max_queue, 1, 10_000_000),
+        "pulls.retention_days": (pulls.retention_days, 1, 100_000),
+        "pulls.aggregate_retention_days": (pulls.aggregate_retention_days, 1, 100_000),
+    }
+    for name, (value, low, high) in limits.items():
+        if not low <= value <= high:
+            raise SettingsError(f"{name}: {value} is not in {low}..{high}")
+    if not 0 < pulls.flush_interval_seconds <= 3600:  # noqa: PLR2004
+        raise SettingsError("pulls.flush_interval_seconds: must be in (0, 3600]")

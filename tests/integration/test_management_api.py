@@ -251,6 +251,8 @@ async def tour(root: Caller) -> set[str]:  # noqa: PLR0915 - one linear tour
         {"repository": "acme/app", "digest": digest, "via_tag": "v1"}]
     await do("GET", "/advisories/{advisory}/revisions", status=200, advisory="CH-1")
     await do("GET", "/advisories/{advisory}/affected", status=200, advisory="CH-1")
+    await do("GET", "/pulls", status=200)
+    await do("GET", "/me/pulls", status=200)
     await do("DELETE", "/orgs/{org}/members/{user}", status=204, org="acme",
              user="alice")
     await do("DELETE", "/users/{user}", status=204, user="alice")

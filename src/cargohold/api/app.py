@@ -29,6 +29,8 @@ from cargohold.metadata.database import Database
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.metadata.sql_advisories import SqlAdvisoryStore
+from cargohold.metadata.sql_pulls import SqlPullStore
+from cargohold.metadata.sql_schedules import SqlScheduleStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.oci.errors import RegistryError
 from cargohold.registry.keyring import REFRESH_INTERVAL as KEY_REFRESH_INTERVAL
@@ -40,6 +42,8 @@ from cargohold.storage.filesystem import FilesystemBlobStore
 log = structlog.get_logger(__name__)
 
 _EXPIRY_INTERVAL = 600.0
+# How often each process asks whether a once-across-processes job is due.
+_SCHEDULE_TICK = 60.0
 
 
 def build_store(settings: Settings) -> BlobStore:
@@ -71,6 +75,10 @@ def open_services(
         settings.auth,
         advisory_store=SqlAdvisoryStore(database),
         advisory_settings=settings.advisories,
+        pull_store=SqlPullStore(database),
+        schedules=SqlScheduleStore(database),
+        pull_settings=settings.pulls,
+        trusted_proxies=settings.server.trusted_proxies,
         max_blob_bytes=settings.registry.max_blob_bytes,
         webhook_index=SqlWebhookIndex(database),
         webhooks=settings.webhooks,
@@ -98,8 +106,13 @@ def _background(services: Services, settings: Settings) -> list[asyncio.Task[Non
         if expired:
             log.info("expired idle uploads", count=expired)
 
+    async def pull_retention() -> None:
+        if settings.pulls.enabled:
+            await services.pulls.retention()
+
     return [
         asyncio.create_task(_every(_EXPIRY_INTERVAL, expire_uploads, "upload expiry")),
+        asyncio.create_task(_every(_SCHEDULE_TICK, pull_retention, "pull retention")),
         # Keys rotated by another process become accepted here well before they sign.
         asyncio.create_task(
             _every(KEY_REFRESH_INTERVAL, services.auth.keyring.load, "key refresh")

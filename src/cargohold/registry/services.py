@@ -11,6 +11,7 @@ import httpx
 from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.advisories import AdvisoryStore
+from cargohold.metadata.pulls import PullStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.metadata.webhooks import WebhookIndex
 from cargohold.registry.access import AccessService
@@ -22,12 +23,19 @@ from cargohold.registry.blobs import BlobService
 from cargohold.registry.keyring import KeyRing
 from cargohold.registry.limits import TagLimits
 from cargohold.registry.manifests import ManifestService
+from cargohold.registry.pulls import PullService
 from cargohold.registry.repositories import RepositoryService
+from cargohold.registry.schedules import ScheduleStore
 from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
 from cargohold.registry.webhook_delivery import WebhookDispatcher, WebhookSender
 from cargohold.registry.webhooks import WebhookService
-from cargohold.settings import AdvisorySettings, AuthSettings, WebhookSettings
+from cargohold.settings import (
+    AdvisorySettings,
+    AuthSettings,
+    PullSettings,
+    WebhookSettings,
+)
 from cargohold.storage.base import BlobStore
 
 
@@ -98,6 +106,7 @@ class Services:
     webhook_sender: WebhookSender
     advisories: AdvisoryService
     tag_history: TagHistoryService
+    pulls: PullService
 
     @classmethod
     def build(
@@ -109,6 +118,10 @@ class Services:
         *,
         advisory_store: AdvisoryStore,
         advisory_settings: AdvisorySettings = AdvisorySettings(),  # noqa: B008 - frozen
+        pull_store: PullStore,
+        schedules: ScheduleStore,
+        pull_settings: PullSettings,
+        trusted_proxies: tuple[str, ...] = (),
         max_blob_bytes: int = 0,
         webhook_index: WebhookIndex,
         webhooks: WebhookSettings | None = None,
@@ -119,6 +132,15 @@ class Services:
         webhook_settings = webhooks or WebhookSettings()
         dispatcher = WebhookDispatcher(webhook_index, clock=clock)
         sender = WebhookSender(webhook_index, webhook_settings, clock=clock)
+        pulls = PullService(
+            pull_store,
+            accounts,
+            schedules,
+            pull_settings,
+            trusted_proxies=trusted_proxies,
+            sink=dispatcher,
+            clock=clock,
+        )
         return cls(
             meta=meta,
             store=store,
@@ -148,12 +170,14 @@ class Services:
                 clock=clock,
             ),
             tag_history=TagHistoryService(advisory_store, auth.access),
+            pulls=pulls,
         )
 
     async def start(self) -> None:
         await self.auth.keyring.load()
 
     async def close(self) -> None:
+        await self.pulls.recorder.close()
         await self.auth.audit.close()
         await self.auth.oidc_http.aclose()
         await self.webhook_sender.close()

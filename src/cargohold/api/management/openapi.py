@@ -239,6 +239,30 @@ def _advisory_paths() -> dict[str, JSON]:
     }
 
 
+def _query(name: str, description: str, schema: JSON | None = None) -> JSON:
+    return {
+        "name": name,
+        "in": "query",
+        "schema": schema or {"type": "string"},
+        "description": description,
+    }
+
+
+_PULL_PARAMS = (
+    _query("repository", "only this repository"),
+    _query("digest", "only pulls served this manifest digest"),
+    _query("tag", "only pulls that asked for this tag"),
+    _query("identity", "only this identity, e.g. user:alice or token:<id>"),
+    _query("since", "from this time on (ISO 8601 with a zone)", {
+        "type": "string", "format": "date-time"}),
+    _query("until", "before this time (ISO 8601 with a zone)", {
+        "type": "string", "format": "date-time"}),
+    _query("limit", "pulls per page", {
+        "type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+    _query("next", "the cursor from the previous page's next"),
+)  # fmt: skip
+
+
 def _paths() -> dict[str, JSON]:
     return {
         **_webhook_paths("/orgs/{org}/webhooks", "org_webhook", "owner"),
@@ -482,6 +506,30 @@ def _paths() -> dict[str, JSON]:
     }
 
 
+def _pull_paths() -> dict[str, JSON]:
+    return {
+        "/pulls": {
+            "get": _op(
+                "list_pulls",
+                "recorded manifest pulls, newest first (admin: all; an organization "
+                "owner: its repositories')",
+                success="200",
+                result=ref("PullPage"),
+                params=_PULL_PARAMS,
+            )
+        },
+        "/me/pulls": {
+            "get": _op(
+                "my_pulls",
+                "the caller's own recorded pulls, newest first",
+                success="200",
+                result=ref("PullPage"),
+                params=_PULL_PARAMS,
+            )
+        },
+    }
+
+
 def document() -> JSON:
     return {
         "openapi": "3.1.0",
@@ -490,15 +538,16 @@ def document() -> JSON:
             "version": "1",
             "description": (
                 "Organizations, users, roles, entitlements, pull tokens, CI "
-                "identities, repository visibility, the audit log and webhooks. "
-                "Errors use the registry's shape, "
+                "identities, repository visibility, the audit log, webhooks, "
+                "advisories, tag history and recorded pulls. Errors use the "
+                "registry's shape, "
                 '{"errors": [{code, message, detail}]}. '
                 "Refused (403) when the registry runs with auth mode none."
             ),
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"basic": []}, {"bearer": []}],
-        "paths": _paths(),
+        "paths": _paths() | _pull_paths(),
         "components": {
             "schemas": SCHEMAS,
             "responses": {

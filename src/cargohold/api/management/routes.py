@@ -21,6 +21,7 @@ from cargohold.api.management import (
     oidc,
     openapi,
     organizations,
+    pulls,
     repositories,
     tags,
     tokens,
@@ -67,6 +68,8 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
     ("PATCH", "/advisories/{advisory}", advisories.update_advisory),
     ("GET", "/advisories/{advisory}/revisions", advisories.list_revisions),
     ("GET", "/advisories/{advisory}/affected", advisories.list_affected),
+    ("GET", "/pulls", pulls.list_pulls),
+    ("GET", "/me/pulls", pulls.my_pulls),
 )
 
 

@@ -441,6 +441,63 @@ SCHEMAS: dict[str, JSON] = {
             },
         },
     ),
+    "PullPage": _object(
+        ["pulls", "next"],
+        {
+            "pulls": {
+                "type": "array",
+                "items": _object(
+                    [
+                        "identity",
+                        "repository",
+                        "reference",
+                        "digest",
+                        "time",
+                        "client",
+                        "user_agent",
+                        "tool",
+                        "tool_version",
+                        "platform",
+                        "method",
+                    ],
+                    {
+                        "identity": {
+                            "type": "string",
+                            "description": "user:<name>, token:<id>, oidc:<name>, "
+                            "or anonymous:<address or network>",
+                        },
+                        "repository": {"type": "string"},
+                        "reference": {
+                            "type": "string",
+                            "description": "the tag or digest asked for",
+                        },
+                        "digest": {
+                            "type": "string",
+                            "description": "the manifest served",
+                        },
+                        "time": _TIME,
+                        "client": {"type": "string"},
+                        "user_agent": {"type": "string"},
+                        "tool": {
+                            "type": "string",
+                            "description": "docker, podman (containers-image), "
+                            "skopeo, ...; other when unknown",
+                        },
+                        "tool_version": {"type": "string"},
+                        "platform": {
+                            "type": "string",
+                            "description": "e.g. linux/amd64",
+                        },
+                        "method": {"type": "string", "enum": ["GET", "HEAD"]},
+                    },
+                ),
+            },
+            "next": {
+                "type": ["string", "null"],
+                "description": "pass as ?next= for the following page; null: last page",
+            },
+        },
+    ),
 }
 
 SCHEMAS |= _ADVISORY_SCHEMAS

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.api.access import authorize
-from cargohold.api.state import services, settings
+from cargohold.api.state import client_address, services, settings
 from cargohold.api.v2.common import content_length, repository
 from cargohold.auth.policy import DELETE, PULL, PUSH
 from cargohold.oci.errors import ManifestTooLarge, ManifestUnknown
@@ -35,12 +35,23 @@ async def get_manifest(request: Request) -> Response:
     # the digest clients verify is over exactly these bytes, so nothing is converted.
     repo, ref = repository(request), _reference(request)
     access = await authorize(request, repo, PULL)
-    manifest = await services(request).manifests.get(access, ref)
+    svc = services(request)
+    manifest = await svc.manifests.get(access, ref)
+    headers = request.headers
+    svc.pulls.note(
+        access,
+        request.path_params["reference"],
+        str(manifest.digest),
+        method=request.method,
+        peer=client_address(request),
+        forwarded_for=",".join(headers.getlist("x-forwarded-for")) or None,
+        user_agent=headers.get("user-agent", ""),
+    )
     response = Response(
         manifest.content, headers=_headers(manifest), media_type=manifest.media_type
     )
     # Advisories covering this manifest, for anyone who reads it (spec "Warnings").
-    for warning in await services(request).advisories.warnings.lookup(
+    for warning in await svc.advisories.warnings.lookup(
         repo.value, str(manifest.digest)
     ):
         response.headers.append("Warning", warning)
