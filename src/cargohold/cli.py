@@ -418,3 +418,9 @@ from cargohold.cli_admin import GROUPS as ADMIN_GROUPS  # noqa: E402
 
 for _group in ADMIN_GROUPS:
     main.add_command(_group)
+
+# Notices (the caller's inbox) and the outbox.
+from cargohold.cli_delivery import GROUPS as DELIVERY_GROUPS  # noqa: E402
+
+for _group in DELIVERY_GROUPS:
+    main.add_command(_group)

@@ -28,6 +28,7 @@ from cargohold.logs import configure_logging
 from cargohold.metadata.database import Database
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
+from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
 from cargohold.oci.errors import RegistryError
 from cargohold.registry.keyring import REFRESH_INTERVAL as KEY_REFRESH_INTERVAL
 from cargohold.registry.services import Services
@@ -67,6 +68,10 @@ def open_services(
         build_store(settings),
         SqlAccountStore(database),
         settings.auth,
+        outbox_store=SqlOutboxStore(database),
+        notice_store=SqlNoticeStore(database),
+        outbox_settings=settings.outbox,
+        smtp_settings=settings.smtp,
         max_blob_bytes=settings.registry.max_blob_bytes,
         clock=clock,
     )
@@ -92,8 +97,14 @@ def _background(services: Services, settings: Settings) -> list[asyncio.Task[Non
         if expired:
             log.info("expired idle uploads", count=expired)
 
+    if services.email is None:
+        log.info(
+            "smtp.host is not set: email notices wait in the outbox until it is",
+        )
     return [
         asyncio.create_task(_every(_EXPIRY_INTERVAL, expire_uploads, "upload expiry")),
+        # Every process delivers the outbox; row leases keep deliveries apart.
+        asyncio.create_task(services.outbox.run()),
         # Keys rotated by another process become accepted here well before they sign.
         asyncio.create_task(
             _every(KEY_REFRESH_INTERVAL, services.auth.keyring.load, "key refresh")

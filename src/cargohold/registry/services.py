@@ -10,18 +10,23 @@ import httpx
 
 from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
+from cargohold.metadata.delivery import NoticeStore, OutboxStore
+from cargohold.metadata.outbox import EMAIL
 from cargohold.metadata.store import MetadataStore
 from cargohold.registry.access import AccessService
 from cargohold.registry.accounts import Authenticator
 from cargohold.registry.admin import AdminService
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
+from cargohold.registry.email import EmailSender
 from cargohold.registry.keyring import KeyRing
 from cargohold.registry.limits import TagLimits
 from cargohold.registry.manifests import ManifestService
+from cargohold.registry.notices import NoticeService
+from cargohold.registry.outbox import Outbox
 from cargohold.registry.repositories import RepositoryService
 from cargohold.registry.uploads import UploadService
-from cargohold.settings import AuthSettings
+from cargohold.settings import AuthSettings, OutboxSettings, SmtpSettings
 from cargohold.storage.base import BlobStore
 
 
@@ -86,6 +91,10 @@ class Services:
     manifests: ManifestService
     repositories: RepositoryService
     auth: AuthServices
+    outbox: Outbox
+    notices: NoticeService
+    # Channel ``email``'s sender; None when ``smtp.host`` is not set.
+    email: EmailSender | None
 
     @classmethod
     def build(
@@ -95,11 +104,20 @@ class Services:
         accounts: AccountStore,
         settings: AuthSettings,
         *,
+        outbox_store: OutboxStore,
+        notice_store: NoticeStore,
+        outbox_settings: OutboxSettings,
+        smtp_settings: SmtpSettings,
         max_blob_bytes: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> Services:
         limits = TagLimits(meta)
         auth = AuthServices.build(accounts, settings, clock=clock)
+        outbox = Outbox(outbox_store, outbox_settings, clock=clock)
+        email = None
+        if smtp_settings.host is not None:
+            email = EmailSender(smtp_settings)
+            outbox.register(EMAIL, email.deliver)
         return cls(
             meta=meta,
             store=store,
@@ -108,12 +126,17 @@ class Services:
             manifests=ManifestService(meta, limits),
             repositories=RepositoryService(meta, auth.access),
             auth=auth,
+            outbox=outbox,
+            notices=NoticeService(notice_store, clock=clock),
+            email=email,
         )
 
     async def start(self) -> None:
         await self.auth.keyring.load()
 
     async def close(self) -> None:
+        if self.email is not None:
+            await self.email.close()
         await self.auth.audit.close()
         await self.auth.oidc_http.aclose()
         await self.meta.close()

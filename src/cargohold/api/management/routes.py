@@ -17,9 +17,11 @@ from cargohold.api.management import (
     audit,
     grants,
     members,
+    notices,
     oidc,
     openapi,
     organizations,
+    outbox,
     repositories,
     tokens,
     users,
@@ -53,6 +55,11 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/repositories/{name:path}/settings", repositories.get_settings),
     ("PUT", "/repositories/{name:path}/settings", repositories.put_settings),
     ("GET", "/audit", audit.list_events),
+    ("GET", "/notices", notices.list_notices),
+    ("POST", "/notices/read", notices.read_all_notices),
+    ("POST", "/notices/{notice_id:int}/read", notices.read_notice),
+    ("GET", "/outbox", outbox.list_outbox),
+    ("POST", "/outbox/{message_id:int}/retry", outbox.retry_outbox),
 )
 
 
