@@ -1,7 +1,7 @@
 """``SqlOutboxStore`` and ``SqlNoticeStore`` on SQLAlchemy Core, SQLite and PostgreSQL.
 
-Leasing is one ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING``: on PostgreSQL
-the inner select takes ``FOR UPDATE SKIP LOCKED``, so concurrent workers split the due
+Leasing is one ``WITH due AS (SELECT … LIMIT n) UPDATE … RETURNING``: on PostgreSQL
+the select takes ``FOR UPDATE SKIP LOCKED``, so concurrent workers split the due
 rows between them instead of waiting on each other; on SQLite every write transaction
 is ``BEGIN IMMEDIATE`` (one writer at a time), so the statement runs alone. The outer
 ``WHERE`` repeats the due conditions, so a row leased meanwhile is never taken twice.
@@ -59,10 +59,15 @@ class SqlOutboxStore:
         )
         if not self._db.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
+        # A CTE, evaluated once: as an ``IN (subquery)``, PostgreSQL may run the
+        # LIMIT subquery again per row and lease more than ``limit`` rows.
+        due_ids = candidates.cte("due")
+        if not self._db.is_sqlite:
+            due_ids = due_ids.prefix_with("MATERIALIZED")
         lease_until = now + lease_seconds
         query = (
             sa.update(_O)
-            .where(_O.c.id.in_(candidates), *due)
+            .where(_O.c.id.in_(sa.select(due_ids.c.id)), *due)
             .values(holder=holder, lease_until=lease_until, updated_at=now)
             .returning(_O.c.id, _O.c.key, _O.c.channel, _O.c.payload, _O.c.attempts)
         )
