@@ -7,7 +7,6 @@ Each test runs on SQLite and, when configured, PostgreSQL. "Two processes" are t
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,10 +14,11 @@ import sqlalchemy as sa
 
 from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database
-from cargohold.metadata.delivery import NoticeStore, Outcome, OutboxStore
+from cargohold.metadata.delivery import NoticeStore, OutboxStore, Outcome
 from cargohold.metadata.outbox import EMAIL, WEBHOOK, OutboxMessage, enqueue_in
 from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
 from tests.contract.conftest import _migrated
+from tests.delivery import DIGEST, add_notice
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -251,25 +251,6 @@ async def test_a_schedule_runs_once_per_period(database_url: str, db: Database) 
 # -- notices --------------------------------------------------------------------------
 
 
-def add_notice(db: Database, identity: str, advisory: str, *, at: float) -> int:
-    document = {
-        "advisory": advisory,
-        "title": f"{advisory} title",
-        "severity": "high",
-        "state": "current",
-        "digests": ["sha256:" + "a" * 64],
-        "fixed_in": "acme/app:2",
-    }
-    query = sa.insert(t.notices).values(
-        identity=identity,
-        advisory=advisory,
-        revision=1,
-        document=json.dumps(document),
-        created_at=at,
-    )
-    return int(db.run_sync(lambda conn: conn.execute(query).inserted_primary_key[0]))
-
-
 async def test_notices_are_per_identity_and_marked_read(db: Database) -> None:
     notices: NoticeStore = SqlNoticeStore(db)
     alice = "user:" + "a" * 60
@@ -278,7 +259,7 @@ async def test_notices_are_per_identity_and_marked_read(db: Database) -> None:
     theirs = add_notice(db, "token:" + "f" * 32, "adv-1", at=NOW)
     listed = await notices.for_identity(alice, unread=False, limit=10)
     assert [n.id for n in listed] == [second, first]
-    assert listed[1].document["digests"] == ["sha256:" + "a" * 64]
+    assert listed[1].document["digests"] == [DIGEST]
     assert listed[1].read_at is None
     assert await notices.mark_read(alice, first, now=NOW + 5)
     assert await notices.mark_read(alice, first, now=NOW + 9)  # kept as first read
