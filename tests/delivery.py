@@ -1,4 +1,4 @@
-"""Test helpers for the outbox and inbox: rows as the advisories' fan-out writes them."""
+"""Test helpers for the outbox and inbox: rows as the fan-out writes them."""
 
 from __future__ import annotations
 
@@ -36,7 +36,13 @@ def add_notice(db: Database, identity: str, advisory: str, *, at: float) -> int:
         document=json.dumps(notice_document(advisory)),
         created_at=at,
     )
-    return int(db.run_sync(lambda conn: conn.execute(query).inserted_primary_key[0]))
+
+    def run(conn: sa.Connection) -> int:
+        key = conn.execute(query).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    return db.run_sync(run)
 
 
 def email_message(

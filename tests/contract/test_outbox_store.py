@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database
-from cargohold.metadata.delivery import NoticeStore, OutboxStore, Outcome
+from cargohold.metadata.delivery import Leased, NoticeStore, OutboxStore, Outcome
 from cargohold.metadata.outbox import EMAIL, WEBHOOK, OutboxMessage, enqueue_in
 from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
 from tests.contract.conftest import _migrated
@@ -58,8 +58,14 @@ def rows(db: Database) -> list[sa.Row[tuple[object, ...]]]:
     return list(db.run_sync(lambda conn: conn.execute(query).all()))
 
 
-async def lease(store: OutboxStore, holder: str = HOLDER_A, *, now: float = NOW,
-                limit: int = 100, channels: tuple[str, ...] = (EMAIL,)):  # fmt: skip
+async def lease(
+    store: OutboxStore,
+    holder: str = HOLDER_A,
+    *,
+    now: float = NOW,
+    limit: int = 100,
+    channels: tuple[str, ...] = (EMAIL,),
+) -> list[Leased]:
     return await store.lease(
         holder, channels, now=now, lease_seconds=LEASE, limit=limit
     )

@@ -41,7 +41,15 @@ def _tags_in(value: tuple[str, ...] | None) -> str | None:
 
 
 # Point queries on the token path, run through ``Database.fetch_*`` (compiled once).
-_USER = sa.select(t.users).where(t.users.c.name == sa.bindparam("name"))
+# The columns ``UserRecord`` holds, by name: ``users`` has more (``email``).
+_USER_COLUMNS = (
+    t.users.c.name,
+    t.users.c.password_hash,
+    t.users.c.is_admin,
+    t.users.c.disabled,
+    t.users.c.created_at,
+)
+_USER = sa.select(*_USER_COLUMNS).where(t.users.c.name == sa.bindparam("name"))
 _GRANTS = sa.select(t.grants).where(t.grants.c.principal == sa.bindparam("principal"))
 _PULL_TOKEN = sa.select(t.pull_tokens).where(t.pull_tokens.c.id == sa.bindparam("id"))
 _REPOSITORY_SETTINGS = sa.select(t.repository_settings).where(
@@ -138,7 +146,7 @@ class SqlUserIndex(_Index):
         return await self._db.write(run)
 
     async def all(self) -> list[UserRecord]:
-        rows = await self._rows(sa.select(t.users).order_by(t.users.c.name))
+        rows = await self._rows(sa.select(*_USER_COLUMNS).order_by(t.users.c.name))
         return [UserRecord(*row) for row in rows]
 
 
