@@ -217,6 +217,11 @@ async def tour(root: Caller) -> set[str]:
         "visibility": "public", "starter_tags": ["stable"]}, status=200,
         name="acme/team/app")
     await do("GET", "/audit", status=200)
+    await do("GET", "/notices", status=200)
+    await do("POST", "/notices/read", status=200)
+    await do("POST", "/notices/{notice_id}/read", status=404, notice_id="1")
+    await do("GET", "/outbox", status=200)
+    await do("POST", "/outbox/{message_id}/retry", status=404, message_id="1")
     await do("DELETE", "/orgs/{org}/members/{user}", status=204, org="acme",
              user="alice")
     await do("DELETE", "/users/{user}", status=204, user="alice")
@@ -276,6 +281,8 @@ def _sample_path(path: str) -> str:
         "org": "acme",
         "user": "alice",
         "grant_id": "1",
+        "notice_id": "1",
+        "message_id": "1",
         "token_id": "x" * 32,
         "name": "acme/app" if path.startswith("/repositories") else "ci",
     }

@@ -92,34 +92,73 @@ class SqlOutboxStore:
         if not outcomes:
             return 0
 
+        done = [o for o in outcomes if o.error is None]
+        retried = [
+            o for o in outcomes if o.error is not None and o.retry_at is not None
+        ]
+        dead = [o for o in outcomes if o.error is not None and o.retry_at is None]
+        held = (
+            _O.c.id == sa.bindparam("b_id"),
+            _O.c.state == PENDING,
+            _O.c.holder == holder,
+            _O.c.lease_until == sa.bindparam("b_lease"),
+        )
+        released = {
+            "attempts": _O.c.attempts + 1,
+            "holder": "",
+            "lease_until": 0.0,
+            "updated_at": now,
+        }
+        # One statement per kind of outcome, executed for many rows at once.
+        batches: list[tuple[sa.Update, list[dict[str, Any]]]] = [
+            (
+                sa.update(_O).where(*held).values(released | {"state": DONE}),
+                [{"b_id": o.id, "b_lease": o.lease_until} for o in done],
+            ),
+            (
+                sa.update(_O)
+                .where(*held)
+                .values(
+                    released
+                    | {
+                        "next_attempt_at": sa.bindparam("b_retry"),
+                        "last_error": sa.bindparam("b_error"),
+                    }
+                ),
+                [
+                    {
+                        "b_id": o.id,
+                        "b_lease": o.lease_until,
+                        "b_retry": o.retry_at,
+                        "b_error": (o.error or "")[:_MAX_ERROR],
+                    }
+                    for o in retried
+                ],
+            ),
+            (
+                sa.update(_O)
+                .where(*held)
+                .values(
+                    released | {"state": DEAD, "last_error": sa.bindparam("b_error")}
+                ),
+                [
+                    {
+                        "b_id": o.id,
+                        "b_lease": o.lease_until,
+                        "b_error": (o.error or "")[:_MAX_ERROR],
+                    }
+                    for o in dead
+                ],
+            ),
+        ]
+
         def run(conn: Connection) -> int:
             applied = 0
-            for outcome in outcomes:
-                values: dict[str, Any] = {
-                    "attempts": _O.c.attempts + 1,
-                    "holder": "",
-                    "lease_until": 0.0,
-                    "updated_at": now,
-                }
-                if outcome.error is None:
-                    values["state"] = DONE
-                else:
-                    values["last_error"] = outcome.error[:_MAX_ERROR]
-                    if outcome.retry_at is None:
-                        values["state"] = DEAD
-                    else:
-                        values["next_attempt_at"] = outcome.retry_at
-                query = (
-                    sa.update(_O)
-                    .where(
-                        _O.c.id == outcome.id,
-                        _O.c.state == PENDING,
-                        _O.c.holder == holder,
-                        _O.c.lease_until == outcome.lease_until,
-                    )
-                    .values(**values)
-                )
-                applied += conn.execute(query).rowcount
+            for query, params in batches:
+                if len(params) == 1:
+                    applied += conn.execute(query, params[0]).rowcount
+                elif params:
+                    applied += conn.execute(query, params).rowcount
             return applied
 
         return await self._db.write(run)
