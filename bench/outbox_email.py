@@ -23,21 +23,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cargohold.metadata.database import Database  # noqa: E402
-from cargohold.metadata.delivery import Outcome  # noqa: E402
-from cargohold.metadata.migrate import upgrade  # noqa: E402
-from cargohold.metadata.outbox import EMAIL  # noqa: E402
-from cargohold.metadata.sql_outbox import SqlOutboxStore  # noqa: E402
-from cargohold.registry.email import EmailSender  # noqa: E402
-from cargohold.registry.outbox import Outbox, OutboxItem  # noqa: E402
-from cargohold.settings import OutboxSettings, SmtpSettings  # noqa: E402
-from tests.delivery import enqueue_emails  # noqa: E402
-from tests.smtp import free_port  # noqa: E402
+from tests.delivery import enqueue_emails
+from tests.smtp import free_port
 
+from cargohold.metadata.database import Database
+from cargohold.metadata.delivery import Outcome
+from cargohold.metadata.migrate import upgrade
+from cargohold.metadata.outbox import EMAIL
+from cargohold.metadata.sql_outbox import SqlOutboxStore
+from cargohold.registry.email import EmailSender
+from cargohold.registry.outbox import Outbox, OutboxItem
+from cargohold.settings import OutboxSettings, SmtpSettings
 
 CONNECTIONS = 8
 
@@ -50,7 +51,9 @@ class TimedStore(SqlOutboxStore):
         self.accepted = accepted
         self.windows: list[float] = []
 
-    async def settle(self, holder: str, outcomes: list[Outcome], *, now: float) -> int:  # type: ignore[override]
+    async def settle(
+        self, holder: str, outcomes: Sequence[Outcome], *, now: float
+    ) -> int:
         applied = await super().settle(holder, outcomes, now=now)
         committed = time.perf_counter()
         self.windows += [
@@ -59,26 +62,12 @@ class TimedStore(SqlOutboxStore):
         return applied
 
 
-async def run(count: int, url: str) -> None:
+async def run(count: int, url: str, port: int) -> None:
     db = Database(url)
     upgrade(db)
     enqueue_emails(
         db, [f"puller{n}@example.com" for n in range(count)], now=time.time()
     )
-    port = free_port()
-    smtp = subprocess.Popen(  # noqa: S603 - our own interpreter
-        [
-            sys.executable,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-c",
-            "aiosmtpd.handlers.Sink",
-            "-l",
-            f"127.0.0.1:{port}",
-        ]  # fmt: skip
-    )
-    _wait_for(port)
     accepted: dict[int, float] = {}
     store = TimedStore(db, accepted)
     sender = EmailSender(
@@ -99,8 +88,6 @@ async def run(count: int, url: str) -> None:
         elapsed = time.perf_counter() - started
     finally:
         await sender.close()
-        smtp.terminate()
-        smtp.wait(timeout=10)
         await db.close()
     windows = sorted(store.windows)
     print(f"database: {url.split(':', 1)[0]}")
@@ -133,7 +120,16 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        asyncio.run(run(args.messages, url))
+        port = free_port()
+        command = [sys.executable, "-m", "aiosmtpd", "-n", "-c",
+                   "aiosmtpd.handlers.Sink", "-l", f"127.0.0.1:{port}"]  # fmt: skip
+        smtp = subprocess.Popen(command)
+        try:
+            _wait_for(port)
+            asyncio.run(run(args.messages, url, port))
+        finally:
+            smtp.terminate()
+            smtp.wait(timeout=10)
 
 
 if __name__ == "__main__":
