@@ -25,8 +25,10 @@ from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database
 from cargohold.metadata.migrate import upgrade
 from cargohold.registry.email import message_id
+from tests.contract.conftest import POSTGRES_URL, POSTGRES_URL_VARIABLE, reset
 from tests.delivery import add_notice, enqueue_emails
 from tests.integration.serverproc import ServerProcess, check_log
+from tests.prerequisites import skip_or_fail
 from tests.smtp import SmtpServer
 
 if TYPE_CHECKING:
@@ -56,20 +58,37 @@ def smtp() -> Iterator[SmtpServer]:
         server.stop()
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    """The server's database, migrated before it starts (the server finds it so)."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """The server's database, migrated before it starts (the server finds it so).
+
+    The embedded SQLite in the data directory, or the throwaway PostgreSQL database
+    of the contract tier (emptied first).
+    """
     data = tmp_path / "data"
     data.mkdir()
-    db = Database(f"sqlite:///{(data / 'cargohold.db').resolve()}")
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{(data / 'cargohold.db').resolve()}")
+    else:
+        if not POSTGRES_URL:
+            skip_or_fail(f"{POSTGRES_URL_VARIABLE} is not set")
+        db = Database(POSTGRES_URL)
+        reset(db)
     upgrade(db)
     yield db
     asyncio.run(db.close())
 
 
 def make_server(
-    tmp_path: Path, smtp: SmtpServer, *, workers: int = 2, **settings: str
+    tmp_path: Path,
+    smtp: SmtpServer,
+    database: Database,
+    *,
+    workers: int = 2,
+    **settings: str,
 ) -> ServerProcess:
+    if not database.is_sqlite:
+        settings = {"CARGOHOLD_DATABASE_URL": database.url} | settings
     return ServerProcess(
         tmp_path / "data",
         tmp_path / "server.log",
@@ -154,7 +173,7 @@ def test_two_workers_deliver_each_message_once(
 ) -> None:
     recipients = addresses(300)
     enqueue_emails(database, recipients, now=time.time())
-    server = make_server(tmp_path, smtp, workers=2)
+    server = make_server(tmp_path, smtp, database, workers=2)
     servers.append(server)
     server.start()
     wait_for("every message settled", settled(database, len(recipients)))
@@ -176,7 +195,7 @@ def test_temporary_and_permanent_refusals_dead_letters_and_retry(
     smtp.handler.temporary_failures = 2
     smtp.handler.refused_recipients.add("gone@example.com")
     enqueue_emails(database, ["bob@example.com", "gone@example.com"], now=time.time())
-    server = make_server(tmp_path, smtp, workers=1)
+    server = make_server(tmp_path, smtp, database, workers=1)
     servers.append(server)
     server.start()
     wait_for("both messages settled", settled(database, 2))
@@ -239,7 +258,7 @@ def test_the_inbox_through_the_cli(
     database: Database,
     servers: list[ServerProcess],
 ) -> None:
-    server = make_server(tmp_path, smtp, workers=1)
+    server = make_server(tmp_path, smtp, database, workers=1)
     servers.append(server)
     server.start()
     ok(_add_alice(server))
@@ -301,7 +320,7 @@ def test_kill_during_delivery_loses_nothing(
         "CARGOHOLD_SMTP_CONNECTIONS": "1",
         "CARGOHOLD_OUTBOX_LEASE_SECONDS": "2",
     }
-    server = make_server(tmp_path, smtp, workers=1, **settings)
+    server = make_server(tmp_path, smtp, database, workers=1, **settings)
     servers.append(server)
     server.start()
     wait_for("a message in DATA", smtp.handler.held.is_set)

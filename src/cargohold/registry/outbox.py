@@ -117,6 +117,9 @@ class Outbox:
         while True:
             try:
                 await self._maybe_prune()
+            except Exception:
+                log.exception("pruning the outbox failed; will retry")
+            try:
                 leased = await self._round()
             except Exception:
                 log.exception("outbox round failed; will retry")
