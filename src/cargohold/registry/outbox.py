@@ -48,6 +48,8 @@ _PRUNE_EVERY = 3600.0
 # Each round of ``drain`` leases one batch; this bounds a drain whatever happens.
 _MAX_DRAIN_ROUNDS = 100_000
 STATES = (PENDING, DEAD, "done")
+# A delivery starts only while more than this share of its lease is left.
+_LEASE_MARGIN = 0.25
 
 
 class DeliveryFailed(Exception):
@@ -154,6 +156,7 @@ class Outbox:
         if not items:
             return 0
         limiter = anyio.CapacityLimiter(settings.concurrency)
+        margin = settings.lease_seconds * _LEASE_MARGIN
         outcomes: list[Outcome] = []
         settled = anyio.Event()
         pending = len(items)
@@ -161,8 +164,13 @@ class Outbox:
         async def deliver(item: Leased) -> None:
             nonlocal pending
             async with limiter:
-                outcome = await self._deliver(item)
-            outcomes.append(outcome)
+                # A message whose lease is (nearly) over by the time its turn comes is
+                # left alone: another worker may take it at any moment, and sending it
+                # here too would send it twice. It is taken again when the lease ends.
+                if self._clock() < item.lease_until - margin:
+                    outcomes.append(await self._deliver(item))
+                else:
+                    log.info("outbox lease ran short; message left", key=item.key)
             pending -= 1
             settled.set()
 
@@ -175,7 +183,8 @@ class Outbox:
                 settled = anyio.Event()
                 done = outcomes[:]
                 del outcomes[: len(done)]
-                await self._store.settle(self.holder, done, now=self._clock())
+                if done:
+                    await self._store.settle(self.holder, done, now=self._clock())
                 if pending == 0 and not outcomes:
                     return
 

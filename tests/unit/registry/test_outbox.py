@@ -197,3 +197,24 @@ async def test_prune_keeps_recent_and_undelivered(
     clock.advance(2)
     assert await outbox.prune() == 1
     assert set(state(db)) == {"email:fails", "email:new"}
+
+
+async def test_no_delivery_starts_on_a_lease_about_to_end(
+    db: Database, clock: ManualClock
+) -> None:
+    settings = OutboxSettings(batch=3, concurrency=1, lease_seconds=100)
+    outbox = Outbox(SqlOutboxStore(db), settings, clock=clock)
+    delivered: list[str] = []
+
+    async def slow(item: OutboxItem) -> None:
+        delivered.append(item.key)
+        clock.advance(60)  # one slow delivery eats most of the batch's lease
+
+    outbox.register(EMAIL, slow)
+    enqueue(db, clock, "email:1", "email:2", "email:3")
+    assert await outbox.drain(until=clock()) == 3
+    # The second started with 40 s of 100 left; the third had none: left pending.
+    assert delivered == ["email:1", "email:2"]
+    assert state(db)["email:3"] == ("pending", 0, None)
+    assert await outbox.drain(until=clock()) == 1  # its lease has run out: taken again
+    assert delivered == ["email:1", "email:2", "email:3"]
