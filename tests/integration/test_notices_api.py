@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database
 from tests.delivery import add_notice, enqueue_emails
 from tests.integration.authhelpers import ADMIN
@@ -126,3 +128,24 @@ async def test_the_outbox_is_for_administrators(
     assert_error(bad, 400, "INVALID_REQUEST")
     not_dead = await client.post(f"{API}/outbox/{message['id']}/retry", auth=root)
     assert_error(not_dead, 404, "NOT_FOUND")
+
+
+async def test_a_retry_is_audited(
+    auth_client: httpx.AsyncClient, database: Database
+) -> None:
+    enqueue_emails(database, ["gone@example.com"], now=time.time())
+    dead = sa.update(t.outbox).values(state="dead", attempts=12, last_error="550")
+    database.run_sync(lambda conn: conn.execute(dead))
+    root = httpx.BasicAuth(*ADMIN)
+    [message] = (
+        await auth_client.get(f"{API}/outbox", params={"state": "dead"}, auth=root)
+    ).json()["messages"]
+    retried = await auth_client.post(f"{API}/outbox/{message['id']}/retry", auth=root)
+    assert retried.json() == {"retried": message["id"]}
+    [pending] = (
+        await auth_client.get(f"{API}/outbox", params={"state": "pending"}, auth=root)
+    ).json()["messages"]
+    assert (pending["attempts"], pending["last_error"]) == (0, "550")
+    events = (await auth_client.get(f"{API}/audit", auth=root)).json()
+    [event] = [e for e in events if e["action"] == "outbox.retry"]
+    assert (event["actor"], event["target"]) == ("user:root", f"outbox:{message['id']}")

@@ -39,6 +39,7 @@ from cargohold.registry.admin import NotFound
 if TYPE_CHECKING:
     from cargohold.auth.policy import Principal
     from cargohold.metadata.delivery import Leased, OutboxRecord, OutboxStore
+    from cargohold.registry.audit import AuditTrail
     from cargohold.settings import OutboxSettings
 
 log = structlog.get_logger(__name__)
@@ -98,8 +99,10 @@ class Outbox:
         *,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._store = store
+        self._audit = audit
         self._settings = settings
         self._clock = clock
         self._jitter = jitter
@@ -252,8 +255,10 @@ class Outbox:
         _admin_only(actor)
         return await self._store.messages(state=state, after_id=after_id, limit=limit)
 
-    async def retry(self, actor: Principal, message_id: int) -> None:
-        """A dead message is due again now, with fresh attempts.
+    async def retry(
+        self, actor: Principal, message_id: int, *, client: str = ""
+    ) -> None:
+        """A dead message is due again now, with fresh attempts (audited).
 
         Raises:
             NotFound: no dead message ``message_id``.
@@ -261,6 +266,10 @@ class Outbox:
         _admin_only(actor)
         if not await self._store.retry(message_id, now=self._clock()):
             raise NotFound(f"no dead outbox message {message_id}")
+        if self._audit is not None:
+            self._audit.record(
+                actor.subject, "outbox.retry", f"outbox:{message_id}", client=client
+            )
 
 
 def _admin_only(actor: Principal) -> None:

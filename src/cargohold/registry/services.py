@@ -113,7 +113,7 @@ class Services:
     ) -> Services:
         limits = TagLimits(meta)
         auth = AuthServices.build(accounts, settings, clock=clock)
-        outbox = Outbox(outbox_store, outbox_settings, clock=clock)
+        outbox = Outbox(outbox_store, outbox_settings, clock=clock, audit=auth.audit)
         email = None
         if smtp_settings.host is not None:
             email = EmailSender(smtp_settings)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from cargohold.api.management import views
 from cargohold.api.management.body import query_int
-from cargohold.api.management.common import reply
+from cargohold.api.management.common import client, reply
 from cargohold.api.state import services
 from cargohold.registry.admin import InvalidRequest
 from cargohold.registry.outbox import STATES
@@ -34,5 +34,7 @@ async def list_outbox(request: Request, actor: Principal) -> Response:
 
 
 async def retry_outbox(request: Request, actor: Principal) -> Response:
-    await services(request).outbox.retry(actor, request.path_params["message_id"])
+    await services(request).outbox.retry(
+        actor, request.path_params["message_id"], client=client(request)
+    )
     return reply({"retried": request.path_params["message_id"]})
