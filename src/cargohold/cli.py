@@ -420,3 +420,9 @@ from cargohold.cli_pulls import pulls as _pulls  # noqa: E402
 
 for _group in (*ADMIN_GROUPS, *ADVISORY_GROUPS, _pulls):
     main.add_command(_group)
+
+# Notices (the caller's inbox) and the outbox.
+from cargohold.cli_delivery import GROUPS as DELIVERY_GROUPS  # noqa: E402
+
+for _group in DELIVERY_GROUPS:
+    main.add_command(_group)

@@ -165,6 +165,37 @@ class AdvisorySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxSettings:
+    # How often an idle worker looks for due messages.
+    poll_interval_seconds: float = 1.0
+    # Messages leased per round, and delivered at once at most.
+    batch: int = 100
+    concurrency: int = 16
+    # How long a lease lasts: a worker killed mid-delivery holds its rows this long.
+    lease_seconds: float = 120.0
+    # Attempts before a message is dead; the wait doubles from base to max delay.
+    max_attempts: int = 12
+    base_delay_seconds: float = 30.0
+    max_delay_seconds: float = 6 * 3600.0
+    # Delivered messages are kept this long, then pruned.
+    keep_days: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    # None: email is off; email messages wait in the outbox until it is set.
+    host: str | None = None
+    port: int = 25
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    sender: str = "cargohold@localhost"
+    timeout_seconds: float = 30.0
+    # Open connections kept for reuse (and so messages sent at once).
+    connections: int = 4
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -177,6 +208,8 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     advisories: AdvisorySettings = field(default_factory=AdvisorySettings)
     pulls: PullSettings = field(default_factory=PullSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
     @property
     def storage_root(self) -> Path:
@@ -201,6 +234,8 @@ _SECTIONS = {
     "webhooks": WebhookSettings,
     "advisories": AdvisorySettings,
     "pulls": PullSettings,
+    "outbox": OutboxSettings,
+    "smtp": SmtpSettings,
 }
 
 

@@ -253,6 +253,11 @@ async def tour(root: Caller) -> set[str]:  # noqa: PLR0915 - one linear tour
     await do("GET", "/advisories/{advisory}/affected", status=200, advisory="CH-1")
     await do("GET", "/pulls", status=200)
     await do("GET", "/me/pulls", status=200)
+    await do("GET", "/notices", status=200)
+    await do("POST", "/notices/read", status=200)
+    await do("POST", "/notices/{notice_id}/read", status=404, notice_id="1")
+    await do("GET", "/outbox", status=200)
+    await do("POST", "/outbox/{message_id}/retry", status=404, message_id="1")
     await do("DELETE", "/orgs/{org}/members/{user}", status=204, org="acme",
              user="alice")
     await do("DELETE", "/users/{user}", status=204, user="alice")
@@ -316,6 +321,8 @@ def _sample_path(path: str) -> str:
         "org": "acme",
         "user": "alice",
         "grant_id": "1",
+        "notice_id": "1",
+        "message_id": "1",
         "token_id": "x" * 32,
         "webhook_id": "wh_x",
         "tag": "latest",

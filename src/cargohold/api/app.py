@@ -29,6 +29,7 @@ from cargohold.metadata.database import Database
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.metadata.sql_advisories import SqlAdvisoryStore
+from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
 from cargohold.metadata.sql_pulls import SqlPullStore
 from cargohold.metadata.sql_schedules import SqlScheduleStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
@@ -79,6 +80,10 @@ def open_services(
         schedules=SqlScheduleStore(database),
         pull_settings=settings.pulls,
         trusted_proxies=settings.server.trusted_proxies,
+        outbox_store=SqlOutboxStore(database),
+        notice_store=SqlNoticeStore(database),
+        outbox_settings=settings.outbox,
+        smtp_settings=settings.smtp,
         max_blob_bytes=settings.registry.max_blob_bytes,
         webhook_index=SqlWebhookIndex(database),
         webhooks=settings.webhooks,
@@ -110,9 +115,15 @@ def _background(services: Services, settings: Settings) -> list[asyncio.Task[Non
         if settings.pulls.enabled:
             await services.pulls.retention()
 
+    if services.email is None:
+        log.info(
+            "smtp.host is not set: email notices wait in the outbox until it is",
+        )
     return [
         asyncio.create_task(_every(_EXPIRY_INTERVAL, expire_uploads, "upload expiry")),
         asyncio.create_task(_every(_SCHEDULE_TICK, pull_retention, "pull retention")),
+        # Every process delivers the outbox; row leases keep deliveries apart.
+        asyncio.create_task(services.outbox.run()),
         # Keys rotated by another process become accepted here well before they sign.
         asyncio.create_task(
             _every(KEY_REFRESH_INTERVAL, services.auth.keyring.load, "key refresh")

@@ -42,7 +42,16 @@ def _tags_in(value: tuple[str, ...] | None) -> str | None:
 
 
 # Point queries on the token path, run through ``Database.fetch_*`` (compiled once).
-_USER = sa.select(t.users).where(t.users.c.name == sa.bindparam("name"))
+# The columns ``UserRecord`` holds, by name (never by position in the table).
+_USER_COLUMNS = (
+    t.users.c.name,
+    t.users.c.password_hash,
+    t.users.c.is_admin,
+    t.users.c.disabled,
+    t.users.c.created_at,
+    t.users.c.email,
+)
+_USER = sa.select(*_USER_COLUMNS).where(t.users.c.name == sa.bindparam("name"))
 _GRANTS = sa.select(t.grants).where(t.grants.c.principal == sa.bindparam("principal"))
 _PULL_TOKEN = sa.select(t.pull_tokens).where(t.pull_tokens.c.id == sa.bindparam("id"))
 _REPOSITORY_SETTINGS = sa.select(t.repository_settings).where(
@@ -139,8 +148,8 @@ class SqlUserIndex(_Index):
         return await self._db.write(run)
 
     async def all(self) -> list[UserRecord]:
-        rows = await self._rows(sa.select(t.users).order_by(t.users.c.name))
-        return [UserRecord(*row[:5]) for row in rows]
+        rows = await self._rows(sa.select(*_USER_COLUMNS).order_by(t.users.c.name))
+        return [UserRecord(*row) for row in rows]
 
     async def set_email(self, name: str, email: str | None) -> bool:
         query = sa.update(t.users).where(t.users.c.name == name).values(email=email)

@@ -11,6 +11,8 @@ import httpx
 from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.advisories import AdvisoryStore
+from cargohold.metadata.delivery import NoticeStore, OutboxStore
+from cargohold.metadata.outbox import EMAIL, FANOUT, WEBHOOK
 from cargohold.metadata.pulls import PullStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.metadata.webhooks import WebhookIndex
@@ -20,9 +22,12 @@ from cargohold.registry.admin import AdminService
 from cargohold.registry.advisories import AdvisoryService
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
+from cargohold.registry.email import EmailSender
 from cargohold.registry.keyring import KeyRing
 from cargohold.registry.limits import TagLimits
 from cargohold.registry.manifests import ManifestService
+from cargohold.registry.notices import NoticeService
+from cargohold.registry.outbox import Outbox
 from cargohold.registry.pulls import PullService
 from cargohold.registry.repositories import RepositoryService
 from cargohold.registry.schedules import ScheduleStore
@@ -33,7 +38,9 @@ from cargohold.registry.webhooks import WebhookService
 from cargohold.settings import (
     AdvisorySettings,
     AuthSettings,
+    OutboxSettings,
     PullSettings,
+    SmtpSettings,
     WebhookSettings,
 )
 from cargohold.storage.base import BlobStore
@@ -107,6 +114,10 @@ class Services:
     advisories: AdvisoryService
     tag_history: TagHistoryService
     pulls: PullService
+    outbox: Outbox
+    notices: NoticeService
+    # Channel ``email``'s sender; None when ``smtp.host`` is not set.
+    email: EmailSender | None
 
     @classmethod
     def build(
@@ -122,6 +133,10 @@ class Services:
         schedules: ScheduleStore,
         pull_settings: PullSettings,
         trusted_proxies: tuple[str, ...] = (),
+        outbox_store: OutboxStore,
+        notice_store: NoticeStore,
+        outbox_settings: OutboxSettings,
+        smtp_settings: SmtpSettings,
         max_blob_bytes: int = 0,
         webhook_index: WebhookIndex,
         webhooks: WebhookSettings | None = None,
@@ -141,6 +156,21 @@ class Services:
             sink=dispatcher,
             clock=clock,
         )
+        advisories = AdvisoryService(
+            advisory_store,
+            auth.access,
+            advisory_settings,
+            audit=auth.audit,
+            events=dispatcher,
+            clock=clock,
+        )
+        outbox = Outbox(outbox_store, outbox_settings, clock=clock, audit=auth.audit)
+        email = None
+        if smtp_settings.host is not None:
+            email = EmailSender(smtp_settings)
+            outbox.register(EMAIL, email.deliver)
+        outbox.register(FANOUT, advisories.fan_out)
+        outbox.register(WEBHOOK, sender.deliver)
         return cls(
             meta=meta,
             store=store,
@@ -161,16 +191,12 @@ class Services:
             ),
             dispatcher=dispatcher,
             webhook_sender=sender,
-            advisories=AdvisoryService(
-                advisory_store,
-                auth.access,
-                advisory_settings,
-                audit=auth.audit,
-                events=dispatcher,
-                clock=clock,
-            ),
+            advisories=advisories,
             tag_history=TagHistoryService(advisory_store, auth.access),
             pulls=pulls,
+            outbox=outbox,
+            notices=NoticeService(notice_store, clock=clock),
+            email=email,
         )
 
     async def start(self) -> None:
@@ -178,6 +204,8 @@ class Services:
 
     async def close(self) -> None:
         await self.pulls.recorder.close()
+        if self.email is not None:
+            await self.email.close()
         await self.auth.audit.close()
         await self.auth.oidc_http.aclose()
         await self.webhook_sender.close()

@@ -44,6 +44,7 @@ from cargohold.metadata.outbox import WEBHOOK, OutboxMessage
 from cargohold.metadata.webhooks import DeliveryRecord, WebhookIndex, WebhookRecord
 from cargohold.registry.admin import InvalidRequest
 from cargohold.registry.events import PULL, RegistryEvent
+from cargohold.registry.outbox import DeliveryFailed
 from cargohold.settings import WebhookSettings
 
 log = structlog.get_logger(__name__)
@@ -79,12 +80,9 @@ class OutboxItemLike(Protocol):
     def attempts(self) -> int: ...  # attempts made before this one
 
 
-class WebhookDeliveryFailed(Exception):
-    """This attempt failed; ``permanent``: retrying cannot help."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
+class WebhookDeliveryFailed(DeliveryFailed):
+    """This attempt failed; ``permanent``: retrying cannot help (the outbox buries
+    the message)."""
 
 
 # -- pure helpers ---------------------------------------------------------------------

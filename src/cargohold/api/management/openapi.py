@@ -24,13 +24,16 @@ _READ_ERRORS = ("400", "401", "403", "404", "429")
 _WRITE_ERRORS = ("400", "401", "403", "404", "413", "415", "429")
 
 
+_INTEGERS = {"grant_id", "notice_id", "message_id"}
+
+
 def _path_param(name: str, description: str) -> JSON:
     return {
         "name": name,
         "in": "path",
         "required": True,
         "description": description,
-        "schema": {"type": "integer"} if name == "grant_id" else {"type": "string"},
+        "schema": {"type": "integer"} if name in _INTEGERS else {"type": "string"},
     }
 
 
@@ -65,6 +68,19 @@ def _op(
 
 _ORG = _path_param("org", "organization name")
 _USER = _path_param("user", "user name")
+_PAGE = (
+    {
+        "name": "after",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0, "default": 0},
+        "description": "only messages after this id",
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+    },
+)
 _W = _WRITE_ERRORS
 _W409 = (*_WRITE_ERRORS, "409")
 
@@ -264,6 +280,74 @@ _PULL_PARAMS = (
 
 
 def _paths() -> dict[str, JSON]:
+    return _accounts() | _delivery()
+
+
+def _delivery() -> dict[str, JSON]:
+    return {
+        "/notices": {
+            "get": _op(
+                "list_notices",
+                "the caller's advisory notices, newest first",
+                success="200",
+                result=ref("Notices"),
+                params=(
+                    {
+                        "name": "unread",
+                        "in": "query",
+                        "schema": {"type": "boolean", "default": False},
+                        "description": "only notices not yet read",
+                    },
+                ),
+            )
+        },
+        "/notices/read": {
+            "post": _op(
+                "read_all_notices",
+                "mark every notice of the caller read",
+                success="200",
+                result=ref("ReadCount"),
+            )
+        },
+        "/notices/{notice_id}/read": {
+            "post": _op(
+                "read_notice",
+                "mark one of the caller's notices read (another's is 404)",
+                success="200",
+                result=ref("ReadCount"),
+                params=(_path_param("notice_id", "notice id"),),
+            )
+        },
+        "/outbox": {
+            "get": _op(
+                "list_outbox",
+                "outbox messages by id, e.g. the dead letters (admin)",
+                success="200",
+                result=ref("OutboxMessages"),
+                params=(
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": {"enum": ["pending", "dead", "done"]},
+                        "description": "only messages in this state",
+                    },
+                    *_PAGE,
+                ),
+            )
+        },
+        "/outbox/{message_id}/retry": {
+            "post": _op(
+                "retry_outbox",
+                "deliver a dead message again, now, with fresh attempts (admin)",
+                success="200",
+                result=ref("Retried"),
+                params=(_path_param("message_id", "outbox message id"),),
+            )
+        },
+    }
+
+
+def _accounts() -> dict[str, JSON]:
     return {
         **_webhook_paths("/orgs/{org}/webhooks", "org_webhook", "owner"),
         **_webhook_paths("/webhooks", "webhook", "admin"),

@@ -18,9 +18,11 @@ from cargohold.api.management import (
     audit,
     grants,
     members,
+    notices,
     oidc,
     openapi,
     organizations,
+    outbox,
     pulls,
     repositories,
     tags,
@@ -70,6 +72,11 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/advisories/{advisory}/affected", advisories.list_affected),
     ("GET", "/pulls", pulls.list_pulls),
     ("GET", "/me/pulls", pulls.my_pulls),
+    ("GET", "/notices", notices.list_notices),
+    ("POST", "/notices/read", notices.read_all_notices),
+    ("POST", "/notices/{notice_id:int}/read", notices.read_notice),
+    ("GET", "/outbox", outbox.list_outbox),
+    ("POST", "/outbox/{message_id:int}/retry", outbox.retry_outbox),
 )
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         RevisionRecord,
         TagMove,
     )
+    from cargohold.metadata.delivery import NoticeRecord, OutboxRecord
     from cargohold.metadata.webhooks import DeliveryRecord, WebhookRecord
 
 JSON = dict[str, object]
@@ -178,4 +179,34 @@ def tag_move(move: TagMove) -> JSON:
         "to": move.to_digest,
         "at": timestamp(move.at),
         "actor": move.actor,
+    }
+
+
+def notice(record: NoticeRecord) -> JSON:
+    document = record.document
+    return {
+        "id": record.id,
+        "advisory": record.advisory,
+        "revision": record.revision,
+        "title": document.get("title", ""),
+        "severity": document.get("severity", ""),
+        "state": document.get("state", ""),
+        "digests": list(document.get("digests") or []),
+        "fixed_in": document.get("fixed_in"),
+        "read": record.read_at is not None,
+        "created_at": timestamp(record.created_at),
+    }
+
+
+def outbox_message(record: OutboxRecord) -> JSON:
+    return {
+        "id": record.id,
+        "channel": record.channel,
+        "key": record.key,
+        "state": record.state,
+        "attempts": record.attempts,
+        "last_error": record.last_error,
+        "next_attempt_at": timestamp(record.next_attempt_at),
+        "created_at": timestamp(record.created_at),
+        "updated_at": timestamp(record.updated_at),
     }
