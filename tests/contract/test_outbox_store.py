@@ -229,31 +229,6 @@ async def test_prune_deletes_old_done_rows_only(
     assert [row.state for row in rows(db)] == ["dead", "pending"]
 
 
-async def test_a_schedule_runs_once_per_period(database_url: str, db: Database) -> None:
-    other = Database(database_url)
-    try:
-        stores = [SqlOutboxStore(db), SqlOutboxStore(other)]
-        taken = await asyncio.gather(
-            *(
-                stores[i % 2].take_schedule(
-                    "outbox.prune",
-                    f"holder-{i}",
-                    now=NOW,
-                    lease_seconds=LEASE,
-                    every=3600,
-                )
-                for i in range(6)
-            )
-        )
-    finally:
-        await other.close()
-    assert sorted(taken) == [False] * 5 + [True]
-    store = SqlOutboxStore(db)
-    args = {"lease_seconds": LEASE, "every": 3600.0}
-    assert not await store.take_schedule("outbox.prune", "x", now=NOW + 3599, **args)
-    assert await store.take_schedule("outbox.prune", "x", now=NOW + 3600, **args)
-
-
 # -- notices --------------------------------------------------------------------------
 
 

@@ -98,16 +98,6 @@ class OutboxStore(Protocol):
         """Delete ``done`` rows last updated before ``done_before``."""
         ...
 
-    async def take_schedule(
-        self, name: str, holder: str, *, now: float, lease_seconds: float, every: float
-    ) -> bool:
-        """Whether ``holder`` runs the periodic job ``name`` now.
-
-        ``True`` for exactly one caller once the job is due (``next_run_at <= now``)
-        and not leased; that caller's claim moves ``next_run_at`` to ``now + every``.
-        """
-        ...
-
 
 @dataclass(frozen=True, slots=True)
 class NoticeRecord:

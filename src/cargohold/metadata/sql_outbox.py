@@ -5,9 +5,6 @@ the select takes ``FOR UPDATE SKIP LOCKED``, so concurrent workers split the due
 rows between them instead of waiting on each other; on SQLite every write transaction
 is ``BEGIN IMMEDIATE`` (one writer at a time), so the statement runs alone. The outer
 ``WHERE`` repeats the due conditions, so a row leased meanwhile is never taken twice.
-
-``take_schedule`` is a minimal once-across-processes lease on ``schedules`` (the
-outbox's pruning job); it will give way to the general helper of ``sql_schedules``.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cargohold.metadata import schema as t
-from cargohold.metadata.database import Database, insert_ignore
+from cargohold.metadata.database import Database
 from cargohold.metadata.delivery import Leased, NoticeRecord, OutboxRecord, Outcome
 from cargohold.metadata.outbox import DEAD, DONE, PENDING
 
@@ -207,27 +204,6 @@ class SqlOutboxStore:
     async def prune(self, *, done_before: float) -> int:
         query = sa.delete(_O).where(_O.c.state == DONE, _O.c.updated_at < done_before)
         return await self._db.write(lambda conn: conn.execute(query).rowcount)
-
-    async def take_schedule(
-        self, name: str, holder: str, *, now: float, lease_seconds: float, every: float
-    ) -> bool:
-        s = t.schedules
-        create = insert_ignore(
-            self._db, s, name=name, next_run_at=0.0, lease_until=0.0, holder=""
-        )
-        claim = (
-            sa.update(s)
-            .where(s.c.name == name, s.c.next_run_at <= now, s.c.lease_until <= now)
-            .values(
-                holder=holder, lease_until=now + lease_seconds, next_run_at=now + every
-            )
-        )
-
-        def run(conn: Connection) -> bool:
-            conn.execute(create)
-            return conn.execute(claim).rowcount == 1
-
-        return await self._db.write(run)
 
 
 def _notice(row: Any) -> NoticeRecord:

@@ -19,11 +19,8 @@ Pruning of old ``done`` rows runs once across processes (a lease on ``schedules`
 
 from __future__ import annotations
 
-import os
 import random
-import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +32,7 @@ from cargohold.metadata.delivery import Outcome
 from cargohold.metadata.outbox import DEAD, PENDING
 from cargohold.oci.errors import Denied
 from cargohold.registry.admin import NotFound
+from cargohold.registry.schedules import Scheduler, holder_name
 
 if TYPE_CHECKING:
     from cargohold.auth.policy import Principal
@@ -85,10 +83,6 @@ def backoff(attempts: int, *, base: float, maximum: float, jitter: float) -> flo
     return delay * (1.0 - 0.2 * jitter)
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
 class Outbox:
     """The worker and the outbox's administration (dead letters, retry)."""
 
@@ -100,14 +94,18 @@ class Outbox:
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
         audit: AuditTrail | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
+        """``scheduler``: runs the pruning of delivered messages once across
+        processes; without one, only ``prune`` called directly prunes."""
         self._store = store
+        self._scheduler = scheduler
         self._audit = audit
         self._settings = settings
         self._clock = clock
         self._jitter = jitter
         self._handlers: dict[str, Handler] = {}
-        self.holder = _holder()
+        self.holder = holder_name()
 
     def register(self, channel: str, handler: Handler) -> None:
         """Deliver ``channel``'s messages with ``handler`` in this process."""
@@ -229,15 +227,13 @@ class Outbox:
         )
 
     async def _maybe_prune(self) -> None:
-        now = self._clock()
-        if await self._store.take_schedule(
-            PRUNE_JOB,
-            self.holder,
-            now=now,
-            lease_seconds=self._settings.lease_seconds,
-            every=_PRUNE_EVERY,
-        ):
-            await self.prune()
+        if self._scheduler is not None:
+            await self._scheduler.run_if_due(
+                PRUNE_JOB,
+                self.prune,
+                every=_PRUNE_EVERY,
+                lease_seconds=self._settings.lease_seconds,
+            )
 
     async def prune(self) -> int:
         """Delete delivered messages older than ``keep_days``."""

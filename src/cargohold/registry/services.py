@@ -30,7 +30,7 @@ from cargohold.registry.notices import NoticeService
 from cargohold.registry.outbox import Outbox
 from cargohold.registry.pulls import PullService
 from cargohold.registry.repositories import RepositoryService
-from cargohold.registry.schedules import ScheduleStore
+from cargohold.registry.schedules import Scheduler, ScheduleStore
 from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
 from cargohold.registry.webhook_delivery import WebhookDispatcher, WebhookSender
@@ -164,7 +164,13 @@ class Services:
             events=dispatcher,
             clock=clock,
         )
-        outbox = Outbox(outbox_store, outbox_settings, clock=clock, audit=auth.audit)
+        outbox = Outbox(
+            outbox_store,
+            outbox_settings,
+            clock=clock,
+            audit=auth.audit,
+            scheduler=Scheduler(schedules, clock=clock),
+        )
         email = None
         if smtp_settings.host is not None:
             email = EmailSender(smtp_settings)
