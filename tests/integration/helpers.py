@@ -67,6 +67,36 @@ async def push_image(
     return response.headers["Docker-Content-Digest"], manifest
 
 
+def push_image_to(
+    client: httpx.Client,
+    repo: str,
+    tag: str,
+    *,
+    seed: str = "x",
+    headers: dict[str, str] | None = None,
+) -> str:
+    """``push_image`` for a synchronous client (a server in another process);
+    ``headers`` carry the credentials. Returns the manifest digest."""
+    headers = headers or {}
+    config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
+    layer = f"layer-{seed}".encode() * 100
+    for blob in (config, layer):
+        response = client.post(
+            f"/v2/{repo}/blobs/uploads/",
+            params={"digest": digest_of(blob)},
+            content=blob,
+            headers=headers,
+        )
+        assert response.status_code == 201, response.text
+    response = client.put(
+        f"/v2/{repo}/manifests/{tag}",
+        content=image_manifest(config, [layer]),
+        headers=headers | {"Content-Type": OCI_MANIFEST},
+    )
+    assert response.status_code == 201, response.text
+    return response.headers["Docker-Content-Digest"]
+
+
 def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     body = response.json()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.integration.helpers import digest_of, image_manifest
+from tests.integration.helpers import push_image_to
 from tests.integration.serverproc import ServerProcess, check_log
 from tests.integration.test_cli_admin import ROOT_PASSWORD, ok, remote, run
 
@@ -56,24 +56,9 @@ def authorized(client: httpx.Client, actions: str) -> dict[str, str]:
 
 
 def push(client: httpx.Client, tag: str, seed: str) -> str:
-    headers = authorized(client, "pull,push")
-    config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
-    layer = f"layer-{seed}".encode() * 10
-    for blob in (config, layer):
-        response = client.post(
-            f"/v2/{REPO}/blobs/uploads/",
-            params={"digest": digest_of(blob)},
-            content=blob,
-            headers=headers,
-        )
-        assert response.status_code == 201, response.text
-    response = client.put(
-        f"/v2/{REPO}/manifests/{tag}",
-        content=image_manifest(config, [layer]),
-        headers=headers | {"Content-Type": OCI_MANIFEST},
+    return push_image_to(
+        client, REPO, tag, seed=seed, headers=authorized(client, "pull,push")
     )
-    assert response.status_code == 201, response.text
-    return response.headers["Docker-Content-Digest"]
 
 
 def settles(client: httpx.Client, reference: str, expected: list[str]) -> bool:

@@ -27,6 +27,7 @@ from tests.integration.helpers import (
     descriptor,
     digest_of,
     image_manifest,
+    push_image_to,
 )
 from tests.integration.serverproc import ServerProcess, check_log, run_cli
 from tests.prerequisites import skip_or_fail
@@ -97,24 +98,9 @@ def admin_call(http: httpx.Client, method: str, path: str, body: Any = None) -> 
 
 def push(http: httpx.Client) -> str:
     bearer = token(http, f"repository:{REPO}:pull,push", ROOT)
-    headers = {"Authorization": f"Bearer {bearer}"}
-    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
-    layer = b"layer" * 100
-    for blob in (config, layer):
-        response = http.post(
-            f"/v2/{REPO}/blobs/uploads/",
-            params={"digest": digest_of(blob)},
-            content=blob,
-            headers=headers,
-        )
-        assert response.status_code == 201, response.text
-    response = http.put(
-        f"/v2/{REPO}/manifests/latest",
-        content=image_manifest(config, [layer]),
-        headers=headers | {"Content-Type": OCI_MANIFEST},
+    return push_image_to(
+        http, REPO, "latest", headers={"Authorization": f"Bearer {bearer}"}
     )
-    assert response.status_code == 201, response.text
-    return response.headers["Docker-Content-Digest"]
 
 
 def pull(
