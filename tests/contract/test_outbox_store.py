@@ -128,6 +128,21 @@ async def test_an_expired_lease_is_taken_again(
     assert again[0].attempts == 0  # the first holder never settled
 
 
+async def test_a_released_lease_is_taken_again_at_once(
+    db: Database, store: OutboxStore
+) -> None:
+    enqueue(db, 2)
+    first = await lease(store)
+    assert await store.release("someone-else", now=NOW) == 0
+    assert await lease(store, HOLDER_B) == []
+    assert await store.release(HOLDER_A, now=NOW) == 2
+    again = await lease(store, HOLDER_B)
+    assert sorted(item.id for item in again) == sorted(item.id for item in first)
+    # The first holder's late outcomes no longer count.
+    late = Outcome(first[0].id, first[0].lease_until)
+    assert await store.settle(HOLDER_A, [late], now=NOW) == 0
+
+
 async def test_settle_is_conditional_on_still_holding_the_lease(
     db: Database, store: OutboxStore
 ) -> None:

@@ -342,3 +342,40 @@ def test_kill_during_delivery_loses_nothing(
     for to in duplicates:
         copies = {str(m["Message-ID"]) for m in smtp.messages if m["To"] == to}
         assert copies == {message_id(f"email:ADV-1:1:{to}", SENDER)}
+
+
+def test_graceful_stop_hands_its_leases_back(
+    tmp_path: Path,
+    smtp: SmtpServer,
+    database: Database,
+    servers: list[ServerProcess],
+) -> None:
+    """SIGTERM mid-delivery: the rows the stopping worker held are free at once, so
+    the next server delivers them without waiting out the (long) leases."""
+    recipients = addresses(5)
+    enqueue_emails(database, recipients, now=time.time())
+    hold = threading.Event()
+    smtp.handler.hold = hold
+    settings = {
+        "CARGOHOLD_SMTP_CONNECTIONS": "1",
+        # Far longer than this test waits: only a released lease lets it finish.
+        "CARGOHOLD_OUTBOX_LEASE_SECONDS": "3600",
+    }
+    server = make_server(tmp_path, smtp, database, workers=1, **settings)
+    servers.append(server)
+    server.start()
+    wait_for("a message in DATA", smtp.handler.held.is_set)
+    code, _ = server.terminate()
+    assert code == 0
+    smtp.handler.hold = None
+    hold.set()
+    o = t.outbox
+    leases = database.run_sync(
+        lambda conn: conn.execute(
+            sa.select(o.c.state, o.c.holder, o.c.lease_until)
+        ).all()
+    )
+    assert {tuple(row) for row in leases} <= {("pending", "", 0.0), ("done", "", 0.0)}
+    server.start()
+    wait_for("every message settled", settled(database, len(recipients)))
+    assert {str(m["To"]) for m in smtp.messages} == set(recipients)

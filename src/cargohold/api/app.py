@@ -150,6 +150,8 @@ def create_app(
         finally:
             for task in tasks:
                 task.cancel()
+            # Let them unwind (an outbox round settles what it delivered) first.
+            await asyncio.gather(*tasks, return_exceptions=True)
             if services is None:
                 await svc.close()
 

@@ -84,6 +84,11 @@ class OutboxStore(Protocol):
         """
         ...
 
+    async def release(self, holder: str, *, now: float) -> int:
+        """Give up ``holder``'s leases on pending rows (a worker stopping): another
+        worker may take them at once instead of when the leases run out."""
+        ...
+
     async def messages(
         self, *, state: str | None, after_id: int, limit: int
     ) -> list[OutboxRecord]:

@@ -160,6 +160,14 @@ class SqlOutboxStore:
 
         return await self._db.write(run)
 
+    async def release(self, holder: str, *, now: float) -> int:
+        query = (
+            sa.update(_O)
+            .where(_O.c.holder == holder, _O.c.state == PENDING)
+            .values(holder="", lease_until=0.0, updated_at=now)
+        )
+        return await self._db.write(lambda conn: conn.execute(query).rowcount)
+
     async def messages(
         self, *, state: str | None, after_id: int, limit: int
     ) -> list[OutboxRecord]:

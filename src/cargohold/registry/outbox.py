@@ -115,6 +115,13 @@ class Outbox:
     def channels(self) -> tuple[str, ...]:
         return tuple(sorted(self._handlers))
 
+    async def stop(self) -> None:
+        """Give up this worker's leases (after ``run`` was cancelled): another
+        process delivers what it held at once, not when the leases run out."""
+        released = await self._store.release(self.holder, now=self._clock())
+        if released:
+            log.info("outbox leases released", count=released)
+
     async def run(self) -> None:
         """Deliver forever: full rounds back to back, else poll every interval."""
         while True:

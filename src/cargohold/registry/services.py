@@ -209,6 +209,7 @@ class Services:
         await self.auth.keyring.load()
 
     async def close(self) -> None:
+        await self.outbox.stop()
         await self.pulls.recorder.close()
         if self.email is not None:
             await self.email.close()
