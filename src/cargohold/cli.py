@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import socket
 import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -91,6 +92,7 @@ def serve(
     settings = _load(config, overrides)
     if bool(settings.server.tls_cert) != bool(settings.server.tls_key):
         raise click.UsageError("TLS needs both --tls-cert and --tls-key")
+    _check_port_free(settings.server.host, settings.server.port)
     configure_logging(settings.log)
 
     # Migrate and bootstrap once, before workers start, in a short-lived child process:
@@ -139,6 +141,31 @@ def serve(
         workers_kill_timeout=int(settings.server.shutdown_timeout),
         respawn_failed_workers=True,
     ).serve()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail if something already listens on ``host:port``.
+
+    The server's workers bind with ``SO_REUSEPORT``, so a second ``cargohold serve``
+    on a busy port would start without an error and share the port with the first
+    (each answering some requests). A plain bind, without that option, is refused
+    while anyone listens there.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise click.ClickException(f"cannot resolve {host!r}: {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}. Is another "
+                "cargohold (or other server) running there? Stop it, or choose "
+                "another --port."
+            ) from None
 
 
 def _prepare_in_child(settings: Settings) -> str | None:
@@ -413,16 +440,12 @@ def _add_credential_commands() -> None:
 _add_credential_commands()
 
 
-# The admin groups (users, orgs, members, grants, tokens, oidc, repos, audit).
+# The admin groups (users, orgs, members, grants, tokens, oidc, repos, audit, webhooks),
+# advisories and tag history, pull events, the inbox and the outbox.
 from cargohold.cli_admin import GROUPS as ADMIN_GROUPS  # noqa: E402
 from cargohold.cli_advisories import GROUPS as ADVISORY_GROUPS  # noqa: E402
+from cargohold.cli_delivery import GROUPS as DELIVERY_GROUPS  # noqa: E402
 from cargohold.cli_pulls import pulls as _pulls  # noqa: E402
 
-for _group in (*ADMIN_GROUPS, *ADVISORY_GROUPS, _pulls):
-    main.add_command(_group)
-
-# Notices (the caller's inbox) and the outbox.
-from cargohold.cli_delivery import GROUPS as DELIVERY_GROUPS  # noqa: E402
-
-for _group in DELIVERY_GROUPS:
+for _group in (*ADMIN_GROUPS, *ADVISORY_GROUPS, _pulls, *DELIVERY_GROUPS):
     main.add_command(_group)

@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -164,3 +165,25 @@ def test_bad_configuration_fails_fast(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "server.port" in result.stderr
+
+
+def test_a_busy_port_is_refused(tmp_path: Path) -> None:
+    """Not shared silently: the workers bind with SO_REUSEPORT, so without a check a
+    second server on a port would take half of the first one's requests."""
+    port = free_port()
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "cargohold", "serve", "--port", str(port),
+             "--data-dir", str(tmp_path / "data")],
+            capture_output=True,
+            text=True,
+            env=clean_environ(),
+            timeout=60,
+            check=False,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert not (tmp_path / "data").exists()  # refused before touching anything
