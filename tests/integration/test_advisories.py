@@ -84,6 +84,17 @@ async def test_contacts_are_validated_and_shown(client: httpx.AsyncClient) -> No
             code="INVALID_REQUEST",
         )
     await root.ok("PUT", "/users/alice/email", {"email": "alice@acme.test"})
+    # Each reads their own back (GET /users is for administrators).
+    assert await alice.ok("GET", "/me") == {
+        "identity": "user:alice",
+        "kind": "user",
+        "admin": False,
+        "email": "alice@acme.test",
+        "organizations": ["acme"],
+    }
+    assert (await bob.ok("GET", "/me"))["email"] == "bob@acme.test"
+    anonymous = await client.get("/api/v1/me")
+    assert anonymous.status_code == 401
     users = {u["name"]: u["email"] for u in await root.ok("GET", "/users")}
     assert users == {"root": None, "alice": "alice@acme.test", "bob": "bob@acme.test"}
     # Organization owners set its security contact.

@@ -253,6 +253,8 @@ async def tour(root: Caller) -> set[str]:  # noqa: PLR0915 - one linear tour
     await do("GET", "/advisories/{advisory}/affected", status=200, advisory="CH-1")
     await do("GET", "/pulls", status=200)
     await do("GET", "/me/pulls", status=200)
+    me = await do("GET", "/me", status=200)
+    assert (me["identity"], me["kind"], me["admin"]) == ("user:root", "user", True)
     await do("GET", "/notices", status=200)
     await do("POST", "/notices/read", status=200)
     await do("POST", "/notices/{notice_id}/read", status=404, notice_id="1")

@@ -76,6 +76,15 @@ async def test_each_identity_reads_and_marks_its_own(
     }  # fmt: skip
     [theirs] = (await client.get(f"{API}/notices", auth=pull_token)).json()["notices"]
     assert theirs["id"] == tokens
+    # The token knows who it is: the identity its notices and pulls are under.
+    me = (await client.get(f"{API}/me", auth=pull_token)).json()
+    assert me == {
+        "identity": f"token:{token['id']}",
+        "kind": "token",
+        "admin": False,
+        "email": None,
+        "organizations": ["acme"],
+    }
 
     # Another identity's notice does not exist for you.
     refused = await client.post(f"{API}/notices/{tokens}/read", auth=alice)

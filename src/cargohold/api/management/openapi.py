@@ -602,6 +602,14 @@ def _pull_paths() -> dict[str, JSON]:
                 params=_PULL_PARAMS,
             )
         },
+        "/me": {
+            "get": _op(
+                "whoami",
+                "the caller: identity, kind, email (users), organizations",
+                success="200",
+                result=ref("Profile"),
+            )
+        },
         "/me/pulls": {
             "get": _op(
                 "my_pulls",

@@ -71,6 +71,7 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/advisories/{advisory}/revisions", advisories.list_revisions),
     ("GET", "/advisories/{advisory}/affected", advisories.list_affected),
     ("GET", "/pulls", pulls.list_pulls),
+    ("GET", "/me", users.whoami),
     ("GET", "/me/pulls", pulls.my_pulls),
     ("GET", "/notices", notices.list_notices),
     ("POST", "/notices/read", notices.read_all_notices),

@@ -526,6 +526,16 @@ SCHEMAS: dict[str, JSON] = {
     ),
     "Notices": _object(["notices"], {"notices": list_of("Notice")}),
     "ReadCount": _object(["read"], {"read": {"type": "integer"}}),
+    "Profile": _object(
+        ["identity", "kind", "admin", "email", "organizations"],
+        {
+            "identity": {"type": "string"},
+            "kind": {"enum": ["user", "token", "oidc"]},
+            "admin": {"type": "boolean"},
+            "email": {"type": ["string", "null"]},
+            "organizations": {"type": "array", "items": {"type": "string"}},
+        },
+    ),
     "OutboxMessage": _object(
         [
             "id",

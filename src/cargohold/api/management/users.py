@@ -1,4 +1,4 @@
-"""``/users``: list, create and delete users; set a password."""
+"""``/users``: list, create and delete users; set a password or email. ``/me``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from cargohold.api.management import views
 from cargohold.api.management.body import json_fields
 from cargohold.api.management.common import admin, client, no_content, reply
+from cargohold.api.state import services
+from cargohold.registry.profile import profile
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -50,3 +52,16 @@ async def set_email(request: Request, actor: Principal) -> Response:
         actor, request.path_params["user"], email, client=client(request)
     )
     return reply({"name": request.path_params["user"], "email": email})
+
+
+async def whoami(request: Request, actor: Principal) -> Response:
+    found = await profile(services(request).auth.accounts, actor)
+    return reply(
+        {
+            "identity": found.identity,
+            "kind": found.kind,
+            "admin": found.admin,
+            "email": found.email,
+            "organizations": list(found.organizations),
+        }
+    )
