@@ -48,6 +48,17 @@ class ServerSettings:
     shutdown_timeout: float = 30.0
     # Reverse proxies (CIDRs) whose X-Forwarded-For is believed for pull records.
     trusted_proxies: tuple[str, ...] = ()
+    # The address people reach the registry at (https://registry.example.com), when
+    # it differs from host:port (a proxy, a name); emails point recipients there.
+    public_url: str | None = None
+
+    def __post_init__(self) -> None:
+        url = self.public_url
+        if url is not None and not (
+            url.startswith(("https://", "http://")) and len(url) > len("https://")
+        ):
+            msg = f"server.public_url: {url!r} is not an http(s) URL"
+            raise SettingsError(msg)
 
 
 @dataclass(frozen=True, slots=True)

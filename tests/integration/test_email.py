@@ -114,7 +114,23 @@ async def test_the_message_says_what_was_pulled_and_the_fix(
     assert "Fixed in: acme/app:2" in text
     assert "State:    current" in text
     assert "https://example.com/ADV-1" in text
-    assert "cargohold notices" in text
+    assert "cargohold notices --registry <registry URL>" in text
+
+
+async def test_the_message_names_the_registry_it_came_from(smtp: SmtpServer) -> None:
+    sender = EmailSender(
+        smtp_settings(smtp.port), registry_url="https://registry.example.com"
+    )
+    try:
+        await sender.deliver(item("bob@example.com"))
+    finally:
+        await sender.close()
+    [message] = smtp.messages
+    body = message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "cargohold notices --registry https://registry.example.com" in text
+    assert "GET https://registry.example.com/api/v1/notices" in text
 
 
 async def test_no_header_injection_through_the_title(

@@ -84,6 +84,7 @@ def open_services(
         notice_store=SqlNoticeStore(database),
         outbox_settings=settings.outbox,
         smtp_settings=settings.smtp,
+        public_url=settings.server.public_url,
         max_blob_bytes=settings.registry.max_blob_bytes,
         webhook_index=SqlWebhookIndex(database),
         webhooks=settings.webhooks,

@@ -57,7 +57,8 @@ def message_id(key: str, sender: str) -> str:
     return f"<{digest}@{domain}>"
 
 
-def _body(payload: dict[str, Any]) -> str:
+def _body(payload: dict[str, Any], registry_url: str | None) -> str:
+    where = registry_url or "<registry URL>"
     document: dict[str, Any] = payload.get("document") or {}
     advisory = _line(payload.get("advisory", document.get("advisory", "")))
     title = _line(document.get("title", ""))
@@ -94,8 +95,8 @@ def _body(payload: dict[str, Any]) -> str:
     lines += [
         "",
         "Your inbox on the registry lists every advisory about images you pulled:",
-        "  cargohold notices --registry <registry URL> --username <you>",
-        "  (or GET /api/v1/notices with your registry credentials).",
+        f"  cargohold notices --registry {where} --username <you>",
+        f"  (or GET {registry_url or ''}/api/v1/notices with your credentials).",
         "",
         "This message was sent automatically by the registry; replies are not read.",
     ]
@@ -107,7 +108,9 @@ def _header(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
-def compose(item: OutboxItem, sender: str) -> tuple[str, MIMEText]:
+def compose(
+    item: OutboxItem, sender: str, *, registry_url: str | None = None
+) -> tuple[str, MIMEText]:
     """The recipient and the message for one ``email`` outbox item.
 
     Built with the ``compat32`` classes: a tenth of the CPU of ``EmailMessage``'s
@@ -133,7 +136,7 @@ def compose(item: OutboxItem, sender: str) -> tuple[str, MIMEText]:
     advisory = _line(payload.get("advisory", document.get("advisory", "")))
     severity = _line(document.get("severity", "advisory"))
     title = _line(document.get("title", ""))
-    message = MIMEText(_body(payload), "plain", "utf-8")
+    message = MIMEText(_body(payload, registry_url), "plain", "utf-8")
     message["From"] = sender
     message["To"] = address
     message["Subject"] = _header(f"[{severity}] {advisory}: {title}")
@@ -155,18 +158,25 @@ def _refused(exc: aiosmtplib.SMTPResponseException, what: str) -> DeliveryFailed
 class EmailSender:
     """Sends ``email`` outbox items; ``deliver`` is the channel's handler."""
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(
+        self, settings: SmtpSettings, *, registry_url: str | None = None
+    ) -> None:
+        """``registry_url``: where recipients reach the registry
+        (``server.public_url``), named in the message's pointer to their inbox."""
         if settings.host is None:
             msg = "smtp.host is not set"
             raise ValueError(msg)
         self._settings = settings
+        self._registry_url = registry_url
         # The envelope's MAIL FROM: the bare address of ``sender``.
         self._envelope_sender = parseaddr(settings.sender)[1] or settings.sender
         self._slots = anyio.Semaphore(max(1, settings.connections))
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
     async def deliver(self, item: OutboxItem) -> None:
-        recipient, message = compose(item, self._settings.sender)
+        recipient, message = compose(
+            item, self._settings.sender, registry_url=self._registry_url
+        )
         content = message.as_bytes()
         async with self._slots:
             client = await self._acquire()

@@ -137,6 +137,7 @@ class Services:
         notice_store: NoticeStore,
         outbox_settings: OutboxSettings,
         smtp_settings: SmtpSettings,
+        public_url: str | None = None,
         max_blob_bytes: int = 0,
         webhook_index: WebhookIndex,
         webhooks: WebhookSettings | None = None,
@@ -173,7 +174,7 @@ class Services:
         )
         email = None
         if smtp_settings.host is not None:
-            email = EmailSender(smtp_settings)
+            email = EmailSender(smtp_settings, registry_url=public_url)
             outbox.register(EMAIL, email.deliver)
         outbox.register(FANOUT, advisories.fan_out)
         outbox.register(WEBHOOK, sender.deliver)
