@@ -437,13 +437,30 @@ def test_an_advisory_reaches_exactly_who_pulled_on_every_channel_once(  # noqa: 
         )
         assert warnings(registry, repo, "2.0", bearer) == []
         assert warnings(registry, repo, digest_b, bearer) == []
+
+        def head_warnings(ref: str) -> list[str]:
+            head = httpx.head(
+                f"{registry.url}/v2/{repo}/manifests/{ref}",
+                headers={"Authorization": f"Bearer {bearer}"},
+                timeout=30,
+            )
+            assert head.status_code == 200
+            return head.headers.get_list("warning")
+
+        wait_for(
+            "the Warning header on HEAD", lambda: head_warnings("1.0") == [expected]
+        )
+        assert head_warnings("2.0") == []
         # Anyone: an anonymous client's token for the starter tag.
         anonymous = httpx.get(
             f"{registry.url}/token",
             params={"service": "cargohold", "scope": f"repository:{repo}:pull"},
             timeout=30,
         ).json()["token"]
-        assert warnings(registry, repo, "latest", anonymous) == [expected]
+        wait_for(
+            "the Warning header for an anonymous client",
+            lambda: warnings(registry, repo, "latest", anonymous) == [expected],
+        )
 
         # -- an update: a new revision, told once more on every channel
         admin.call("PATCH", f"/advisories/{ADVISORY}", {"severity": "critical"})
