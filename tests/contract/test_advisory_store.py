@@ -19,13 +19,16 @@ from cargohold.metadata.outbox import EMAIL, OutboxMessage
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.metadata.sql_advisories import SqlAdvisoryStore
+from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.metadata.store import ManifestRecord
+from cargohold.metadata.webhooks import WebhookRecord
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digest import Digest
 from cargohold.registry.access import AccessService
 from cargohold.registry.admin import Conflict
 from cargohold.registry.advisories import DAY, AdvisoryService, fanout_message
 from cargohold.registry.events import RegistryEvent
+from cargohold.registry.webhook_delivery import WebhookDispatcher
 from cargohold.settings import AdvisorySettings, AuthSettings
 from tests.clock import ManualClock
 
@@ -332,3 +335,71 @@ async def test_fan_out_tells_each_affected_identity_once(stores: Stores) -> None
     assert len(stores.db.run_sync(notices)) == 100
     assert sink.events[-1].id == "advisory:CH-1:2:acme"
     assert sink.events[-1].type == "advisory.updated"
+
+
+class FlakyWebhookIndex(SqlWebhookIndex):
+    """The real index, whose webhook list can be made unreadable."""
+
+    fail = False
+
+    async def enabled(self) -> list[WebhookRecord]:
+        if self.fail:
+            raise OSError("database went away")
+        return await super().enabled()
+
+
+async def test_fan_out_writes_webhook_deliveries_with_its_notices_or_nothing(
+    stores: Stores,
+) -> None:
+    """A fan-out that cannot work out its webhook deliveries fails as a whole (the
+    outbox retries it) instead of committing notices and emails and losing the
+    webhook events."""
+    digest = await push(stores, b"one", "v1.0", "user:alice")
+    await stores.accounts.organizations.create("acme")
+    await stores.accounts.organizations.set_contact("acme", "sec@acme.test")
+    insert_pulls(
+        stores.db, [{"identity": "token:t0", "digest": digest, "last_at": NOW}]
+    )
+    index = FlakyWebhookIndex(stores.db)
+    await index.create(
+        WebhookRecord(
+            id="wh_acme",
+            organization="acme",
+            url="https://hooks.example/acme",
+            events=("advisory.published",),
+            repositories=(),
+            secret="whsec_" + "A" * 44,
+            previous_secret=None,
+            previous_until=None,
+            batch_pulls=False,
+            disabled=False,
+            created_by="user:root",
+            created_at=NOW,
+        )
+    )
+    service = AdvisoryService(
+        stores.advisories,
+        AccessService(stores.accounts, AuthSettings()),
+        AdvisorySettings(),
+        events=WebhookDispatcher(index, refresh_seconds=0.0),
+        clock=ManualClock(NOW),
+    )
+    await service.publish(ADMIN, document())
+    item = Item({"advisory": "CH-1", "revision": 1})
+
+    index.fail = True
+    with pytest.raises(OSError, match="went away"):
+        await service.fan_out(item)
+    assert [c for _, c, _ in outbox_rows(stores.db)] == ["fanout"]
+    count = sa.select(sa.func.count()).select_from(t.notices)
+    assert stores.db.run_sync(lambda conn: conn.execute(count).scalar_one()) == 0
+
+    index.fail = False
+    await service.fan_out(item)
+    await service.fan_out(item)  # retried: nothing new
+    assert [(k, c) for k, c, _ in outbox_rows(stores.db)] == [
+        ("email:CH-1:1:sec@acme.test", "email"),
+        ("fanout:CH-1:1", "fanout"),
+        ("webhook:wh_acme:advisory:CH-1:1:acme", "webhook"),
+    ]
+    assert stores.db.run_sync(lambda conn: conn.execute(count).scalar_one()) == 1

@@ -15,10 +15,12 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 import sqlalchemy as sa
 import structlog
 from click.testing import CliRunner, Result
+from standardwebhooks import Webhook
 
 from cargohold.cli import main
 from cargohold.metadata import schema as t
@@ -26,10 +28,19 @@ from cargohold.metadata.database import Database
 from cargohold.metadata.migrate import upgrade
 from cargohold.registry.email import message_id
 from tests.contract.conftest import POSTGRES_URL, POSTGRES_URL_VARIABLE, reset
-from tests.delivery import add_notice, enqueue_emails
+from tests.delivery import (
+    DIGEST,
+    add_notice,
+    contact_of,
+    enqueue_emails,
+    notices_per_identity,
+    seed_pullers,
+)
 from tests.integration.serverproc import ServerProcess, check_log
 from tests.prerequisites import skip_or_fail
 from tests.smtp import SmtpServer
+from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import serve as serve_webhooks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -379,3 +390,116 @@ def test_graceful_stop_hands_its_leases_back(
     server.start()
     wait_for("every message settled", settled(database, len(recipients)))
     assert {str(m["To"]) for m in smtp.messages} == set(recipients)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve_webhooks()
+
+
+def test_kill_during_an_advisory_fan_out_loses_and_duplicates_nothing(
+    tmp_path: Path,
+    smtp: SmtpServer,
+    receiver: Receiver,
+    database: Database,
+    servers: list[ServerProcess],
+) -> None:
+    """An advisory affecting 90 identities in 3 organizations, published through the
+    API; the server is killed (-9) while the SMTP server holds a message in ``DATA``.
+
+    After a restart every address has its email, every identity one notice, and the
+    registry-wide webhook one event per organization; a duplicate (only what was in
+    flight at the kill) carries the same ``Message-ID`` / ``webhook-id``.
+    """
+    hold = threading.Event()
+    smtp.handler.hold = hold
+    server = make_server(
+        tmp_path,
+        smtp,
+        database,
+        workers=1,
+        CARGOHOLD_SMTP_CONNECTIONS="1",
+        CARGOHOLD_OUTBOX_LEASE_SECONDS="2",
+        CARGOHOLD_WEBHOOKS_ALLOW_PRIVATE_NETWORKS="true",
+    )
+    servers.append(server)
+    server.start()  # creates the first administrator: the database has no user yet
+    pullers = seed_pullers(
+        database,
+        DIGEST,
+        users=60,
+        tokens=30,
+        organizations=["acme", "beta", "gamma"],
+        now=time.time(),
+    )
+    root = ("root", ROOT_PASSWORD)
+    api = f"{server.url}/api/v1"
+    created = httpx.post(
+        f"{api}/webhooks",
+        json={"url": receiver.url, "events": ["advisory.published"]},
+        auth=root,
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    secret = created.json()["secret"]
+    published = httpx.post(
+        f"{api}/advisories",
+        json={
+            "id": "ADV-9",
+            "title": "fan-out under fire",
+            "severity": "critical",
+            "state": "current",
+            "affected": [
+                {"repository": repository, "digests": [DIGEST]}
+                for repository in pullers.repositories()
+            ],
+        },
+        auth=root,
+        timeout=30,
+    )
+    assert published.status_code == 201, published.text
+
+    wait_for("a message in DATA", smtp.handler.held.is_set)
+    server.kill()
+    assert smtp.messages == []
+    smtp.handler.hold = None
+    hold.set()  # aiosmtpd drops the held message with its connection
+    # The fan-out itself committed before the kill: one notice per identity.
+    assert notices_per_identity(database, "ADV-9") == dict.fromkeys(
+        pullers.identities, 1
+    )
+
+    server.start()
+    expected = len(pullers.addresses) + 1 + len(pullers.organizations)
+    wait_for("every message settled", settled(database, expected))
+    assert {s for _, s, _, _ in states(database).values()} == {"done"}
+
+    # Email: every address, once; a duplicate only of what was in flight, same id.
+    received = Counter(str(m["To"]) for m in smtp.messages)
+    assert set(received) == set(pullers.addresses)
+    duplicates = [to for to, n in received.items() if n > 1]
+    assert len(duplicates) <= 1
+    for to in duplicates:
+        copies = {str(m["Message-ID"]) for m in smtp.messages if m["To"] == to}
+        assert copies == {message_id(f"email:ADV-9:1:{to}", SENDER)}
+    # The contact's message lists its organization's token pulls.
+    [acme] = [m for m in smtp.messages if m["To"] == contact_of("acme")][:1]
+    assert "token:seeded00000" in acme.get_content()
+
+    # Inbox: still exactly one notice per identity (the fan-out is not repeated).
+    assert notices_per_identity(database, "ADV-9") == dict.fromkeys(
+        pullers.identities, 1
+    )
+
+    # Webhook: each event at least once, verified; any repeat with the same id.
+    hook = Webhook(secret)
+    ids_by_event: dict[str, set[str]] = {}
+    for request in receiver.requests:
+        event = hook.verify(request.body, request.headers)
+        assert isinstance(event, dict)
+        ids_by_event.setdefault(event["id"], set()).add(request.headers["webhook-id"])
+    assert set(ids_by_event) == {
+        f"advisory:ADV-9:1:{org}" for org in pullers.organizations
+    }
+    assert all(len(ids) == 1 for ids in ids_by_event.values())
+    assert len(receiver.requests) <= len(ids_by_event) + 1

@@ -1,27 +1,30 @@
 """Webhooks end to end: the management API (who may, what is refused), events from
 pushes and deletes, and signed deliveries to a loopback receiver.
 
-The outbox worker is not in this branch: deliveries are made by
-``webhook_outbox.drain_webhooks``, which hands the ``outbox`` rows the registry wrote to
-``WebhookSender.deliver`` as the worker will.
+Against a real server (two workers) the deliveries are made by the server's own outbox
+workers; the test polls the receiver and the outbox table (bounded).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx
 import pytest
+import sqlalchemy as sa
 import structlog
 from click.testing import CliRunner, Result
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from standardwebhooks import Webhook
 
 from cargohold.cli import main
-from cargohold.settings import WebhookSettings
+from cargohold.metadata import schema as t
 from tests.apptypes import MakeClient
 from tests.integration.authhelpers import (
     ADMIN,
@@ -32,14 +35,13 @@ from tests.integration.authhelpers import (
 )
 from tests.integration.helpers import assert_error, push_image
 from tests.integration.serverproc import ServerProcess
-from tests.integration.webhook_outbox import drain_webhooks
 from tests.webhook_receiver import Receiver, serve
 
 pytestmark = pytest.mark.anyio
 
 API = "/api/v1"
 PASSWORD = "correct-horse-battery"  # noqa: S105 - a test account
-LAB = WebhookSettings(allow_private_networks=True)
+WAIT = 30.0
 
 
 @pytest.fixture
@@ -196,6 +198,8 @@ def registry(tmp_path: Path) -> Iterator[AuthServer]:
             "CARGOHOLD_ADMIN_PASSWORD": ADMIN[1],
             "CARGOHOLD_SERVER_WORKERS": "2",
             "CARGOHOLD_WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
+            "CARGOHOLD_OUTBOX_POLL_INTERVAL_SECONDS": "0.1",
+            "CARGOHOLD_OUTBOX_BASE_DELAY_SECONDS": "0.5",
         },
     )
     try:
@@ -213,10 +217,37 @@ def _events(requests: list[Any]) -> list[tuple[str, str]]:
     return found
 
 
+def _outbox_pending(registry: AuthServer) -> int:
+    """Webhook messages not yet settled, straight from the server's database."""
+    o = t.outbox
+    query = (
+        sa.select(sa.func.count())
+        .select_from(o)
+        .where(o.c.channel == "webhook", o.c.state == "pending")
+    )
+    engine = sa.create_engine(f"sqlite:///{registry.data_dir / 'cargohold.db'}")
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+async def _until(what: str, check: Callable[[], Awaitable[bool]]) -> None:
+    """Poll ``check`` (bounded); the server's outbox delivers on its own."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await anyio.sleep(0.05)
+    pytest.fail(f"timed out after {WAIT:.0f}s waiting for {what}")
+
+
 async def test_pushes_reach_an_organizations_webhook_signed_and_once(
     registry: AuthServer, receiver: Receiver
 ) -> None:
-    database_url = f"sqlite:///{(registry.data_dir / 'cargohold.db').resolve()}"
+    """The server's own outbox workers deliver: a failed attempt is retried with the
+    same ``webhook-id``, every event arrives once, signed."""
     async with (
         httpx.AsyncClient(base_url=registry.url + API, auth=ADMIN) as admin,
         httpx.AsyncClient(base_url=registry.url, timeout=30.0) as client,
@@ -231,24 +262,25 @@ async def test_pushes_reach_an_organizations_webhook_signed_and_once(
         client.headers.update(
             await as_user(client, "acme/app", "push,pull,delete", ADMIN)
         )
+        receiver.answers = [500]  # the first delivery fails and is retried
         digest, _ = await push_image(client, "acme/app", "v1")
         # The same manifest again under the same tag: a push; the tag did not move.
         await push_image(client, "acme/app", "v1")
 
-        receiver.answers = [500]  # the first delivery fails and is retried
-        first = await drain_webhooks(database_url, LAB)
-        assert len(first) == 2  # tag.moved and the second push; the first got 500
-        second = await drain_webhooks(database_url, LAB)
-        assert len(second) == 1  # the first push, retried
-        assert await drain_webhooks(database_url, LAB) == []
-
-        kinds = _events(receiver.requests)
-        assert sorted(k for k, _ in kinds) == [
-            "dev.cargohold.push", "dev.cargohold.push", "dev.cargohold.push",
-            "dev.cargohold.tag.moved",
-        ]  # fmt: skip
+        # Three events; one attempt refused, then retried.
+        await anyio.to_thread.run_sync(lambda: receiver.wait_for(4, timeout=WAIT))
+        await _until(
+            "the webhook messages settled",
+            lambda: anyio.to_thread.run_sync(lambda: _outbox_pending(registry) == 0),
+        )
+        assert len(receiver.requests) == 4
         for request in receiver.requests:
             Webhook(hook["secret"]).verify(request.body, request.headers)
+        delivered = _events([r for r in receiver.requests if r.status == 204])
+        assert sorted(k for k, _ in delivered) == [
+            "dev.cargohold.push", "dev.cargohold.push", "dev.cargohold.tag.moved",
+        ]  # fmt: skip
+        assert len({event_id for _, event_id in delivered}) == 3  # each once
         # The retry is the same message: same webhook-id, same body.
         failed = receiver.requests[0]
         assert failed.status == 500
@@ -271,7 +303,12 @@ async def test_pushes_reach_an_organizations_webhook_signed_and_once(
 
         deleted = await client.delete("/v2/acme/app/manifests/v1")
         assert deleted.status_code == 202
-        assert len(await drain_webhooks(database_url, LAB)) == 1
+        await anyio.to_thread.run_sync(lambda: receiver.wait_for(5, timeout=WAIT))
+        await _until(
+            "the delete delivered",
+            lambda: anyio.to_thread.run_sync(lambda: _outbox_pending(registry) == 0),
+        )
+        assert len(receiver.requests) == 5
         assert _events(receiver.requests[-1:])[0][0] == "dev.cargohold.delete"
 
 

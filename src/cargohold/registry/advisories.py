@@ -47,6 +47,7 @@ from cargohold.registry.events import (
     ADVISORY_UPDATED,
     NULL_SINK,
     EventSink,
+    OutboxSink,
     RegistryEvent,
 )
 from cargohold.settings import AdvisorySettings
@@ -278,8 +279,16 @@ class AdvisoryService:
         }
         notices = _notices(affected, summary, revision)
         emails = _emails(affected, advisory, revision, document)
-        new = await self._store.deliver(notices, emails, now=now)
         events = _events(affected, summary, published, now)
+        if isinstance(self._events, OutboxSink):
+            # The webhook deliveries go in the transaction of the notices and emails:
+            # all of them exist, or none and the fan-out is retried. (Emitted after the
+            # commit instead, a failure there would lose them: emit never raises.)
+            hooks = await self._events.outbox_messages(events)
+            new = await self._store.deliver(notices, [*emails, *hooks], now=now)
+        else:
+            new = await self._store.deliver(notices, emails, now=now)
+            await self._events.emit(events)
         log.info(
             "advisory %s revision %d: %d identities, %d new notices, %d emails, "
             "%d organizations",
@@ -290,7 +299,6 @@ class AdvisoryService:
             len(emails),
             len(events),
         )
-        await self._events.emit(events)
 
 
 def _notices(

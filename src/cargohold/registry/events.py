@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from cargohold.metadata.outbox import OutboxMessage
 
 PUSH = "push"
 PULL = "pull"
@@ -48,6 +51,22 @@ class RegistryEvent:
 class EventSink(Protocol):
     async def emit(self, events: Sequence[RegistryEvent]) -> None:
         """Take ``events`` for delivery; never raises for a delivery problem."""
+        ...
+
+
+@runtime_checkable
+class OutboxSink(EventSink, Protocol):
+    """A sink whose deliveries are outbox messages the emitter can write itself.
+
+    A service that decides events inside its own transaction (the advisory fan-out)
+    enqueues these messages in that transaction, so the events exist exactly when the
+    decision committed, and a failure here fails the decision (which is retried).
+    """
+
+    async def outbox_messages(
+        self, events: Sequence[RegistryEvent]
+    ) -> list[OutboxMessage]:
+        """The messages that deliver ``events``; raises if they cannot be worked out."""
         ...
 
 

@@ -269,13 +269,20 @@ class WebhookDispatcher:
         """Reload on the next event (this process changed a webhook)."""
         self._checked_at = None
 
+    async def outbox_messages(
+        self, events: Sequence[RegistryEvent]
+    ) -> list[OutboxMessage]:
+        """The outbox messages for ``events``, for a caller that enqueues them in its
+        own transaction (``OutboxSink``); raises if the webhooks cannot be read."""
+        if not events:
+            return []
+        return messages_for(await self.webhooks(), events)
+
     async def emit(self, events: Sequence[RegistryEvent]) -> None:
         try:
-            webhooks = await self.webhooks()
-            if not webhooks or not events:
-                return
-            messages = messages_for(webhooks, events)
-            await self._index.enqueue(messages, now=self._clock())
+            messages = await self.outbox_messages(events)
+            if messages:
+                await self._index.enqueue(messages, now=self._clock())
         except Exception:
             log.exception("webhook events not enqueued", count=len(events))
 
