@@ -12,12 +12,14 @@ import asyncio
 import email
 import email.policy
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -37,6 +39,9 @@ class _Handler:
     held: threading.Event = field(default_factory=threading.Event)
     sessions: int = 0
     refusals: int = 0
+    # Messages that arrived over TLS (STARTTLS or implicit), and the logins seen.
+    over_tls: int = 0
+    logins: list[str] = field(default_factory=list)
 
     async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
         self,
@@ -74,16 +79,51 @@ class _Handler:
         assert isinstance(parsed, EmailMessage)
         with self.lock:
             self.messages.append(parsed)
+            if session.ssl is not None:
+                self.over_tls += 1
         return "250 OK accepted"
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    """``tls``: a server certificate context; with it the server offers STARTTLS and
+    requires it. ``credentials``: the one (user, password) it accepts, and it
+    requires a login (over TLS)."""
+
+    def __init__(
+        self,
+        *,
+        tls: ssl.SSLContext | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         self.handler = _Handler()
         self.port = free_port()
+        options: dict[str, Any] = {}
+        if tls is not None:
+            options |= {"tls_context": tls, "require_starttls": True}
+        if credentials is not None:
+            options |= {
+                "authenticator": self._authenticator(credentials),
+                "auth_required": True,
+            }
         self._controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            **options,
         )
+
+    def _authenticator(self, credentials: tuple[str, str]) -> Any:
+        def check(
+            server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+        ) -> AuthResult:
+            if not isinstance(data, LoginPassword):
+                return AuthResult(success=False, handled=False)
+            user, password = data.login.decode(), data.password.decode()
+            with self.handler.lock:
+                self.handler.logins.append(user)
+            return AuthResult(success=(user, password) == credentials)
+
+        return check
 
     def start(self) -> None:
         self._controller.start()

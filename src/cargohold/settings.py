@@ -204,6 +204,9 @@ class SmtpSettings:
     timeout_seconds: float = 30.0
     # Open connections kept for reuse (and so messages sent at once).
     connections: int = 4
+    # CA certificates (PEM) to trust for the server's TLS certificate instead of the
+    # system's: a relay with a private CA. The certificate is always verified.
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ server, which parses what it accepts with the stdlib ``email`` package.
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,6 +24,7 @@ from cargohold.settings import OutboxSettings, SmtpSettings
 from tests.clock import ManualClock
 from tests.delivery import DIGEST, email_message, enqueue_emails
 from tests.smtp import SmtpServer, free_port
+from tests.tls import self_signed
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -204,3 +207,49 @@ async def test_non_ascii_titles_are_encoded(
     await sender.deliver(item("bob@example.com", title="Überfall — café"))
     [message] = smtp.messages
     assert message["Subject"] == "[high] ADV-1: Überfall — café"
+
+
+def _server_tls(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    cert, key = self_signed(directory)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
+
+
+async def test_starttls_verified_against_the_configured_ca_with_a_login(
+    tmp_path: Path,
+) -> None:
+    """The default ``starttls`` against a real server that requires it: the
+    certificate is verified (here against ``smtp.ca_file``), the login is sent
+    inside TLS, and without the CA the delivery fails rather than go out unverified.
+    (``tls``, TLS from the first byte, is the same client code with ``use_tls``; the
+    test server, aiosmtpd, did not greet over implicit TLS here, so it is untested.)"""
+    security = "starttls"
+    context, cert = _server_tls(tmp_path)
+    smtp = SmtpServer(tls=context, credentials=("registry", "relay-password"))
+    smtp.start()
+    settings = {
+        "security": security,
+        "username": "registry",
+        "password": "relay-password",
+    }
+    try:
+        trusting = EmailSender(smtp_settings(smtp.port, ca_file=cert, **settings))
+        try:
+            await trusting.deliver(item("bob@example.com"))
+        finally:
+            await trusting.close()
+        [message] = smtp.messages
+        assert message["To"] == "bob@example.com"
+        assert smtp.handler.over_tls == 1
+        assert smtp.handler.logins == ["registry"]
+        untrusting = EmailSender(smtp_settings(smtp.port, **settings))
+        try:
+            with pytest.raises(DeliveryFailed) as refused:
+                await untrusting.deliver(item("carol@example.com"))
+        finally:
+            await untrusting.close()
+        assert "certificate" in str(refused.value).lower()
+        assert len(smtp.messages) == 1
+    finally:
+        smtp.stop()

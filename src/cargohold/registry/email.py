@@ -224,6 +224,7 @@ class EmailSender:
             password=s.password,
             use_tls=s.security == "tls",
             start_tls=True if s.security == "starttls" else False,  # noqa: SIM210
+            cert_bundle=str(s.ca_file) if s.ca_file is not None else None,
             timeout=s.timeout_seconds,
         )
         try:
