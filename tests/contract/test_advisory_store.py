@@ -265,6 +265,9 @@ class RecordingSink:
     def __init__(self) -> None:
         self.events: list[RegistryEvent] = []
 
+    async def wants(self, event_type: str) -> bool:
+        return True
+
     async def emit(self, events: Sequence[RegistryEvent]) -> None:
         self.events.extend(events)
 

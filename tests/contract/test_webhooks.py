@@ -212,6 +212,18 @@ async def test_dispatcher_enqueues_one_message_per_matching_webhook_and_event(
     assert len(await outbox_rows(db)) == 4
 
 
+async def test_dispatcher_wants_only_the_events_an_enabled_webhook_hears(
+    index: WebhookIndex,
+) -> None:
+    dispatcher = WebhookDispatcher(index)
+    assert not await dispatcher.wants("push")
+    await index.create(hook("wh_push", events=("push",)))
+    await index.create(replace(hook("wh_off", events=("pull",)), disabled=True))
+    dispatcher.forget()
+    assert await dispatcher.wants("push")
+    assert not await dispatcher.wants("pull")  # only a disabled webhook hears pulls
+
+
 async def test_batched_pulls_go_as_one_message(
     db: Database, index: WebhookIndex
 ) -> None:

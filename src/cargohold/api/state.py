@@ -25,4 +25,5 @@ def settings(request: Request) -> Settings:
 
 def client_address(request: Request) -> str:
     """The caller's address, as throttling and the audit log record it."""
-    return request.client.host if request.client else ""
+    peer = request.scope.get("client")  # (host, port), or None: not an Address object
+    return str(peer[0]) if peer else ""

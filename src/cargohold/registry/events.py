@@ -49,6 +49,11 @@ class RegistryEvent:
 
 
 class EventSink(Protocol):
+    async def wants(self, event_type: str) -> bool:
+        """Whether anyone listens to ``event_type`` now: an emitter may skip building
+        events nobody would hear (a pull's, on the hot path). Never raises."""
+        ...
+
     async def emit(self, events: Sequence[RegistryEvent]) -> None:
         """Take ``events`` for delivery; never raises for a delivery problem."""
         ...
@@ -71,6 +76,9 @@ class OutboxSink(EventSink, Protocol):
 
 
 class _NullSink:
+    async def wants(self, event_type: str) -> bool:  # noqa: ARG002
+        return False
+
     async def emit(self, events: Sequence[RegistryEvent]) -> None:  # noqa: ARG002
         return None
 

@@ -171,6 +171,8 @@ class PullRecorder:
             return len(records)
 
     async def _emit(self, records: list[PullRecord]) -> None:
+        if not await self._sink.wants(PULL):
+            return  # no webhook hears pulls: no event built (a uuid each)
         events = [
             RegistryEvent(
                 id=f"pull:{uuid.uuid4().hex}",
@@ -281,6 +283,11 @@ class PullService:
                 user_agent,
             )
         )
+
+    @property
+    def trusts_proxies(self) -> bool:
+        """Whether ``X-Forwarded-For`` can count (``server.trusted_proxies`` is set)."""
+        return bool(self._trusted)
 
     # -- reading -----------------------------------------------------------------------
 

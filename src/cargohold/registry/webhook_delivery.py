@@ -278,6 +278,13 @@ class WebhookDispatcher:
             return []
         return messages_for(await self.webhooks(), events)
 
+    async def wants(self, event_type: str) -> bool:
+        try:
+            return any(event_type in w.events for w in await self.webhooks())
+        except Exception:
+            log.exception("webhooks not read; events of this kind go out anyway")
+            return True
+
     async def emit(self, events: Sequence[RegistryEvent]) -> None:
         try:
             messages = await self.outbox_messages(events)

@@ -59,8 +59,12 @@ class NoSchedules:
 
 
 class Sink:
-    def __init__(self) -> None:
+    def __init__(self, *, hears: bool = True) -> None:
         self.events: list[RegistryEvent] = []
+        self.hears = hears
+
+    async def wants(self, event_type: str) -> bool:
+        return self.hears and event_type == "pull"
 
     async def emit(self, events: Sequence[RegistryEvent]) -> None:
         self.events.extend(events)
@@ -114,6 +118,16 @@ async def test_flush_writes_one_batch_and_emits_it() -> None:
     assert sink.events[0].actor == "user:alice"
     assert len({e.id for e in sink.events}) == 2
     assert await pulls.recorder.flush() == 0
+    await pulls.recorder.close()
+
+
+async def test_no_pull_events_built_when_nobody_listens() -> None:
+    store, sink = MemoryPullStore(), Sink(hears=False)
+    pulls = service(store, sink)
+    note(pulls, ALICE)
+    assert await pulls.recorder.flush() == 1
+    assert len(store.batches) == 1  # written all the same
+    assert sink.events == []
     await pulls.recorder.close()
 
 

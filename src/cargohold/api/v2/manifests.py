@@ -37,14 +37,19 @@ async def get_manifest(request: Request) -> Response:
     access = await authorize(request, repo, PULL)
     svc = services(request)
     manifest = await svc.manifests.get(access, ref)
-    headers = request.headers
-    svc.pulls.note(
+    pulls, headers = svc.pulls, request.headers
+    pulls.note(
         access,
         request.path_params["reference"],
         str(manifest.digest),
         method=request.method,
         peer=client_address(request),
-        forwarded_for=",".join(headers.getlist("x-forwarded-for")) or None,
+        # Read only where it can count: from a configured trusted proxy.
+        forwarded_for=(
+            ",".join(headers.getlist("x-forwarded-for")) or None
+            if pulls.trusts_proxies
+            else None
+        ),
         user_agent=headers.get("user-agent", ""),
     )
     response = Response(
