@@ -105,6 +105,18 @@ async def test_record_writes_events_and_adds_up_days(
     assert found[0].event == pull(at=NOW + DAY, digest=DIGEST_B)
 
 
+async def test_a_large_flush_writes_every_event_in_order(
+    db: Database, pulls: PullStore
+) -> None:
+    """More events than one statement carries on SQLite (1,000 rows): all of them,
+    each with its own values."""
+    batch = [pull(f"user:u{n}", at=NOW + n / 1000) for n in range(2345)]
+    await pulls.record(batch)
+    found = await pulls.query(PullFilter(), limit=1000)
+    assert [r.event for r in found] == batch[::-1][:1000]
+    assert sum(row[4] for row in daily(db)) == 2345  # type: ignore[misc]
+
+
 async def test_an_older_batch_keeps_the_latest_time(
     db: Database, pulls: PullStore
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import itertools
 from collections import defaultdict
 from typing import Any
 
@@ -25,6 +25,8 @@ _EVENT_COLUMNS = (
     "at", "identity", "kind", "organization", "repository", "reference", "digest",
     "method", "client", "user_agent", "tool", "tool_version", "platform",
 )  # fmt: skip
+# Rows per INSERT on SQLite: 13 parameters each, well under its 32,766 a statement.
+_SQLITE_ROWS = 1000
 _TOKEN_PREFIX = "token:"  # noqa: S105 - a subject prefix, not a secret
 
 
@@ -186,24 +188,28 @@ class SqlPullStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._upsert = _upsert(db.dialect)
-        # Compiled once: a flush writes thousands of rows, and SQLAlchemy's per-row
-        # processing would double its cost. PostgreSQL: the driver's executemany.
-        # SQLite: the whole batch as one JSON parameter, expanded by json_each in ONE
-        # statement step. (executemany steps once per row, and Python's sqlite3
-        # releases and retakes the GIL around every step: thousands of hand-offs with
-        # the busy event loop per flush, which cost more CPU than the inserts.)
+        # A flush writes thousands of rows: never through SQLAlchemy's per-row
+        # processing. PostgreSQL: the driver's executemany. SQLite: multi-row VALUES,
+        # ``_SQLITE_ROWS`` rows a statement (executemany steps once per row, and
+        # Python's sqlite3 releases and retakes the GIL around every step: thousands
+        # of hand-offs with the busy event loop per flush, costing more CPU than the
+        # inserts themselves).
         columns = ", ".join(_EVENT_COLUMNS)
-        if db.is_sqlite:
-            picks = ", ".join(
-                f"json_extract(value, '$[{i}]')" for i in range(len(_EVENT_COLUMNS))
-            )
-            self._insert_sql = (
-                f"INSERT INTO pull_events ({columns}) "  # noqa: S608 - constants
-                f"SELECT {picks} FROM json_each(?)"
-            )
-        else:
-            marks = ", ".join(["%s"] * len(_EVENT_COLUMNS))
-            self._insert_sql = f"INSERT INTO pull_events ({columns}) VALUES ({marks})"  # noqa: S608
+        mark = "?" if db.is_sqlite else "%s"
+        self._row_marks = f"({', '.join([mark] * len(_EVENT_COLUMNS))})"
+        self._insert_head = f"INSERT INTO pull_events ({columns}) VALUES "  # noqa: S608 - constants
+        self._insert_sql = self._insert_head + self._row_marks
+
+    def _insert_rows(self, conn: Connection, rows: list[list[Any]]) -> None:
+        if not self._db.is_sqlite:
+            conn.exec_driver_sql(self._insert_sql, rows)
+            return
+        for start in range(0, len(rows), _SQLITE_ROWS):
+            chunk = rows[start : start + _SQLITE_ROWS]
+            # Two texts in all (a full chunk, the rest): sqlite3's statement cache
+            # keeps them prepared.
+            sql = self._insert_head + ",".join([self._row_marks] * len(chunk))
+            conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk)))
 
     async def record(self, events: list[PullEvent]) -> list[PullRecord]:
         if not events:
@@ -214,10 +220,7 @@ class SqlPullStore:
             rows = [
                 _event_values(e, o) for e, o in zip(events, organizations, strict=True)
             ]
-            if self._db.is_sqlite:
-                conn.exec_driver_sql(self._insert_sql, (json.dumps(rows),))
-            else:
-                conn.exec_driver_sql(self._insert_sql, rows)
+            self._insert_rows(conn, rows)
             conn.execute(self._upsert, _daily_rows(events, organizations))
             # Ids are not needed by anyone who listens; 0 says "not read back".
             return [
