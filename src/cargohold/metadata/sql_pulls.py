@@ -88,9 +88,9 @@ def _organizations(conn: Connection, events: list[PullEvent]) -> list[str | None
     return found
 
 
-def _event_values(event: PullEvent, organization: str | None) -> list[Any]:
+def _event_values(event: PullEvent, organization: str | None) -> tuple[Any, ...]:
     """The row of ``pull_events``, in ``_EVENT_COLUMNS`` order, cut to the widths."""
-    return [
+    return (
         event.at,
         event.identity[:200],
         event.kind,
@@ -104,7 +104,7 @@ def _event_values(event: PullEvent, organization: str | None) -> list[Any]:
         event.tool[:64],
         event.tool_version[:64],
         event.platform[:64],
-    ]
+    )
 
 
 def _daily_rows(
@@ -200,7 +200,7 @@ class SqlPullStore:
         self._insert_head = f"INSERT INTO pull_events ({columns}) VALUES "  # noqa: S608 - constants
         self._insert_sql = self._insert_head + self._row_marks
 
-    def _insert_rows(self, conn: Connection, rows: list[list[Any]]) -> None:
+    def _insert_rows(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         if not self._db.is_sqlite:
             conn.exec_driver_sql(self._insert_sql, rows)
             return
