@@ -88,6 +88,16 @@ def _migrated(database_url: str) -> Database:
 
 
 @pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A freshly migrated database, for suites that build their store from it."""
+    database = _migrated(database_url)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
 async def metadata_store(database_url: str) -> AsyncIterator[MetadataStore]:
     db = _migrated(database_url)
     # The typed assignment is the conformance check (mypy runs on tests/).

@@ -7,7 +7,6 @@ Each test runs on SQLite and, when configured, PostgreSQL. "Two processes" are t
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -17,25 +16,12 @@ from cargohold.metadata.database import Database
 from cargohold.metadata.delivery import Leased, NoticeStore, OutboxStore, Outcome
 from cargohold.metadata.outbox import EMAIL, WEBHOOK, OutboxMessage, enqueue_in
 from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
-from tests.contract.conftest import _migrated
 from tests.delivery import DIGEST, add_notice
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
 NOW = 1_700_000_000.25
 LEASE = 60.0
 HOLDER_A = "host-a:101:" + "a" * 12
 HOLDER_B = "host-b:202:" + "b" * 12
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = _migrated(database_url)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

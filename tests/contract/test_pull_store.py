@@ -21,11 +21,8 @@ from cargohold.registry.pulls import PullService
 from cargohold.registry.schedules import Scheduler
 from cargohold.settings import PullSettings
 from tests.clock import ManualClock
-from tests.contract.conftest import _migrated
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from cargohold.registry.schedules import ScheduleStore
 
 NOW = 1_780_000_000.0
@@ -56,15 +53,6 @@ def pull(
         tool_version="1.9.3",
         platform="",
     )
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = _migrated(database_url)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ with ``cloudevents``."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,7 +30,6 @@ from cargohold.registry.webhook_delivery import (
 )
 from cargohold.settings import WebhookSettings
 from tests.clock import ManualClock
-from tests.contract.conftest import _migrated
 from tests.webhook_receiver import Receiver, serve
 
 pytestmark = pytest.mark.anyio
@@ -47,15 +46,6 @@ class Item:
     channel: str
     payload: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = _migrated(database_url)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture
