@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fanout import reset_schema
+from servers import wait_for_port
 from tests.delivery import notices_per_identity, seed_pullers
 from tests.integration.serverproc import ServerProcess, free_port
 from tests.webhook_receiver import serve
@@ -69,26 +70,6 @@ SMTP_COUNTER = textwrap.dedent(
 )
 
 
-def _reset(db: Database) -> None:
-    def drop(conn: sa.Connection) -> None:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-
-    db.run_sync(drop)
-
-
-def _wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            time.sleep(0.05)
-        else:
-            return
-    raise SystemExit("the SMTP server did not start")
-
-
 def _pending(db: Database) -> int:
     o = t.outbox
     query = (
@@ -112,7 +93,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:  # noqa: PLR0915 - one mea
     url = args.database or f"sqlite:///{data / 'cargohold.db'}"
     db = Database(url)
     if not db.is_sqlite:
-        _reset(db)
+        reset_schema(db)
     upgrade(db)
     port, received = free_port(), tmp / "received.txt"
     smtp = subprocess.Popen(
@@ -140,7 +121,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:  # noqa: PLR0915 - one mea
         },
     )
     try:
-        _wait_for_port(port)
+        wait_for_port(port, "the SMTP server")
         server.start(timeout=60)
         users = args.identities - args.identities // 10
         pullers = seed_pullers(

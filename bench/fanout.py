@@ -43,7 +43,9 @@ class Item:
     payload: dict[str, Any]
 
 
-def _reset(db: Database) -> None:
+def reset_schema(db: Database) -> None:
+    """Empty a throwaway PostgreSQL database (the bench migrates it afresh)."""
+
     def drop(conn: sa.Connection) -> None:
         conn.execute(sa.text("DROP SCHEMA public CASCADE"))
         conn.execute(sa.text("CREATE SCHEMA public"))
@@ -55,7 +57,7 @@ async def main(identities: int, url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(url or f"sqlite:///{Path(tmp) / 'bench.db'}")
         if not db.is_sqlite:
-            _reset(db)
+            reset_schema(db)
         upgrade(db)
         meta, accounts = SqlMetadataStore(db), SqlAccountStore(db)
         advisories = SqlAdvisoryStore(db)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from servers import wait_for_port
 from tests.delivery import enqueue_emails
 from tests.smtp import free_port
 
@@ -101,18 +101,6 @@ async def run(count: int, url: str, port: int) -> None:
     )
 
 
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            time.sleep(0.05)
-        else:
-            return
-    raise SystemExit("the SMTP server did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
@@ -125,7 +113,7 @@ def main() -> None:
                    "aiosmtpd.handlers.Sink", "-l", f"127.0.0.1:{port}"]  # fmt: skip
         smtp = subprocess.Popen(command)
         try:
-            _wait_for(port)
+            wait_for_port(port, "the SMTP server")
             asyncio.run(run(args.messages, url, port))
         finally:
             smtp.terminate()

@@ -89,6 +89,19 @@ def free_port() -> int:
         return port
 
 
+def wait_for_port(port: int, what: str, *, timeout: float = 20.0) -> None:
+    """Until something accepts connections on ``port``; exits the bench if not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+        except OSError:
+            time.sleep(0.05)
+        else:
+            return
+    raise SystemExit(f"{what} did not start")
+
+
 def distribution_contender(label: str = "Distribution") -> Contender:
     def build(*, work_dir: Path, data_dir: Path, port: int) -> list[str]:
         config = work_dir / "config.yml"
