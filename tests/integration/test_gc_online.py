@@ -3,19 +3,24 @@
 The issue's acceptance: a real ``cargohold serve`` (two workers), 20 threads pushing
 images (a small pool of shared layers plus a unique layer and config per image, with
 monolithic, two-step, mount and skip-if-present uploads) and deleting some of them
-(tag only, or manifest and blob links), while ``cargohold gc`` with a grace period of 0
-runs back to back in another process. Then every acknowledged image (manifest PUT
-answered 201, tag not deleted by the test) must pull back byte for byte. A manifest PUT
-answered ``MANIFEST_BLOB_UNKNOWN`` (GC dropped a link of a blob uploaded for it: with no
-grace, any link no manifest uses yet is fair game) is not a loss: the pusher uploads
-the blobs again. No answer may be a 5xx.
+(tag only, or manifest and blob links), while ``cargohold gc`` runs back to back in
+another process. Then every acknowledged image (manifest PUT answered 201, tag not
+deleted by the test) must pull back byte for byte. No answer may be a 5xx.
 
-An interleaving is one push attempt (its uploads and its manifest PUT) during which a gc
-pass ran; the issue asks for at least 1,000. The push phase is bounded in time
-(``PUSH_SECONDS``), not only in images: with no grace period every attempt may lose its
-links to gc, and on a slow, loaded box the retries grow faster than the pushes (a CI run
-on PostgreSQL passed the test's timeout). Attempts, not images, are what race with gc,
-so a slow box still gets its thousand interleavings within the bound.
+The grace period is a few seconds (``GRACE_SECONDS``), not hours, so everything the
+pushers delete becomes garbage while they still push; and every third pass runs with
+a grace period of 0 (``SHARP``), which drops the links of every push in flight whose
+manifest is not in yet. Such a push's manifest PUT answers ``MANIFEST_BLOB_UNKNOWN``
+(not a loss: the pusher uploads the blobs again) or commits with every blob kept;
+the same holds for a shared layer whose last image was deleted, skipped by the next
+push that asks for it (HEAD 200) while gc drops its link. Only every third pass is
+sharp: with a grace period of 0 on every pass, a push on a slow box loses its links
+to nearly every pass and retries outgrow pushes (a CI run gave up 366 of 418 pushes),
+a livelock that a real grace period exists to prevent.
+
+An interleaving is one push attempt (its uploads and its manifest PUT) during which a
+gc pass ran; the issue asks for at least 1,000. The push phase is also bounded in
+time (``PUSH_SECONDS``) so a slow box stays inside the test's timeout.
 """
 
 from __future__ import annotations
@@ -43,14 +48,16 @@ from tests.integration.serverproc import NO_AUTH, ServerProcess, clean_environ, 
 from tests.prerequisites import skip_or_fail
 
 PUSHERS = 20
-IMAGES_PER_PUSHER = 55
+IMAGES_PER_PUSHER = 70
 SHARED_LAYERS = 6
 MIN_INTERLEAVINGS = 1000
-MIN_ACKNOWLEDGED = 200
+MIN_ACKNOWLEDGED = 500
 PUT_ATTEMPTS = 20
 # Pushers start no new image after this; well inside the test's timeout (600 s).
 PUSH_SECONDS = 300.0
-GRACE_ZERO = {"CARGOHOLD_REGISTRY_GC_GRACE_HOURS": "0"}
+GRACE_SECONDS = 2.0
+GRACE = {"CARGOHOLD_REGISTRY_GC_GRACE_HOURS": repr(GRACE_SECONDS / 3600)}
+SHARP = "CARGOHOLD_REGISTRY_GC_GRACE_HOURS=0"
 SEED = int(
     os.environ.get("CARGOHOLD_TEST_SEED", "0")
 ) or random.SystemRandom().randrange(1, 2**31)
@@ -306,7 +313,7 @@ def test_gc_loop_loses_no_acknowledged_push(
     server: ServerProcess, workdir: Path, database: str
 ) -> None:
     print(f"seed {SEED} (CARGOHOLD_TEST_SEED to repeat)")
-    settings = {**GRACE_ZERO, **database_settings(database)}
+    settings = {**GRACE, **database_settings(database)}
     server.settings = {**NO_AUTH, **settings, "CARGOHOLD_SERVER_WORKERS": "2"}
     server.start()
     # One pass first: creates the schema's newest revision before the race begins.
@@ -315,7 +322,9 @@ def test_gc_loop_loses_no_acknowledged_push(
     tally = Tally()
     pool = shared_pool()
     pushers = [Pusher(n, server.url, tally) for n in range(PUSHERS)]
-    gc = start_gc_loop(server.data_dir, workdir, settings, "", "--delete-untagged")
+    gc = start_gc_loop(
+        server.data_dir, workdir, settings, "", "--delete-untagged", SHARP
+    )
     try:
         with ThreadPoolExecutor(PUSHERS) as executor:
             deadline = time.monotonic() + PUSH_SECONDS
@@ -350,11 +359,8 @@ def test_gc_loop_loses_no_acknowledged_push(
     assert tally.server_errors == []
     assert overlapped >= MIN_INTERLEAVINGS
     assert freed > 0
-    # With no grace period a pusher may lose the race for its links on every retry:
-    # gc drops a link the moment nothing uses it, and on a loaded box with PostgreSQL
-    # 4-17 % of the pushes gave up after PUT_ATTEMPTS. That is not a loss (nothing was
-    # acknowledged) and no real grace period allows it; what matters is that the
-    # no-loss check above covered many acknowledged images, so it cannot pass vacuously.
+    assert tally.blob_unknown > 0, "no sharp pass raced a push: the test proves little"
+    # The no-loss check above must have covered many acknowledged images.
     acknowledged = len(tally.windows) - tally.lost_puts
-    assert acknowledged >= len(tally.windows) // 2, tally.lost_puts
-    assert acknowledged >= MIN_ACKNOWLEDGED, acknowledged
+    assert acknowledged >= MIN_ACKNOWLEDGED, (acknowledged, tally.lost_puts)
+    assert tally.lost_puts <= len(tally.windows) // 10, tally.lost_puts
