@@ -27,6 +27,7 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 packages=(
   skopeo podman buildah umoci containerd docker-registry
   wrk postgresql redis-server nginx
+  gnupg openssl
 )
 
 installed() {

@@ -210,6 +210,26 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SigningSettings:
+    # Sign every manifest pushed to ``repositories`` (cosign signature and bundle,
+    # OpenPGP simple signing), and attach signed SBOM and provenance attestations.
+    enabled: bool = False
+    # Globs over repository names whose pushes are signed.
+    repositories: tuple[str, ...] = ("*",)
+    # Where the signing keys live (private keys, mode 0600); default:
+    # ``<data_dir>/signing``. Replicas must share it (or be given the same keys).
+    key_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SbomSettings:
+    # Read every image manifest pushed to ``repositories`` and record its packages
+    # (the SBOM, the vulnerability view); queued after the push, never in its way.
+    enabled: bool = True
+    repositories: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -224,10 +244,16 @@ class Settings:
     pulls: PullSettings = field(default_factory=PullSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    signing: SigningSettings = field(default_factory=SigningSettings)
+    sbom: SbomSettings = field(default_factory=SbomSettings)
 
     @property
     def storage_root(self) -> Path:
         return self.storage.root or self.data_dir / "storage"
+
+    @property
+    def signing_key_dir(self) -> Path:
+        return self.signing.key_dir or self.data_dir / "signing"
 
     @property
     def database_url(self) -> str:
@@ -250,6 +276,8 @@ _SECTIONS = {
     "pulls": PullSettings,
     "outbox": OutboxSettings,
     "smtp": SmtpSettings,
+    "signing": SigningSettings,
+    "sbom": SbomSettings,
 }
 
 

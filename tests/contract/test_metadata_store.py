@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
+from cargohold.metadata.outbox import DESCRIBE, SIGN, OutboxMessage
+from cargohold.metadata.sql import SqlMetadataStore
+from cargohold.metadata.sql_outbox import SqlOutboxStore
 from cargohold.metadata.store import (
     ManifestRecord,
     Reference,
@@ -26,6 +29,8 @@ from cargohold.oci.digest import Digest
 from .helpers import new_upload_id
 
 if TYPE_CHECKING:
+    from cargohold.metadata.database import Database
+    from cargohold.metadata.delivery import OutboxStore
     from cargohold.metadata.store import MetadataStore
 
 REPO = "library/alpine"
@@ -528,3 +533,29 @@ async def test_names_pagination(
     for name in NAMES:
         await link_blob(metadata_store, name, b"blob")
     assert await metadata_store.repositories.names(last=last, limit=limit) == expected
+
+
+async def test_put_enqueues_its_jobs_only_when_the_manifest_is_stored(
+    db: Database,
+) -> None:
+    meta: MetadataStore = SqlMetadataStore(db)
+    outbox: OutboxStore = SqlOutboxStore(db)
+    jobs = [
+        OutboxMessage("sign:r@d", SIGN, {"repository": REPO}),
+        OutboxMessage("describe:d", DESCRIBE, {"repository": REPO}),
+    ]
+    record = manifest(b"with jobs")
+    absent = [Reference(digest_of(b"absent"), "blob")]
+    unmet = await meta.manifests.put(record, tag="v1", references=absent, jobs=jobs)
+    assert unmet == absent
+    assert await outbox.messages(state=None, after_id=0, limit=10) == []
+
+    assert await meta.manifests.put(record, tag="v1", references=[], jobs=jobs) == []
+    queued = await outbox.messages(state=None, after_id=0, limit=10)
+    assert [(m.key, m.channel, m.state) for m in queued] == [
+        ("sign:r@d", SIGN, "pending"),
+        ("describe:d", DESCRIBE, "pending"),
+    ]
+    # The same push again (or a tag moved onto it) queues nothing new.
+    assert await meta.manifests.put(record, tag="v2", references=[], jobs=jobs) == []
+    assert len(await outbox.messages(state=None, after_id=0, limit=10)) == 2

@@ -34,6 +34,7 @@ from cargohold.metadata.sql_pulls import SqlPullStore
 from cargohold.metadata.sql_schedules import SqlScheduleStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.oci.errors import RegistryError
+from cargohold.registry.jobs import PushJobs
 from cargohold.registry.keyring import REFRESH_INTERVAL as KEY_REFRESH_INTERVAL
 from cargohold.registry.services import Services
 from cargohold.settings import FilesystemStorage, Settings
@@ -88,6 +89,7 @@ def open_services(
         max_blob_bytes=settings.registry.max_blob_bytes,
         webhook_index=SqlWebhookIndex(database),
         webhooks=settings.webhooks,
+        jobs=PushJobs(settings.signing, settings.sbom),
         clock=clock,
     )
 

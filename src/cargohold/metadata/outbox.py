@@ -14,6 +14,19 @@ Channels and their payloads (JSON objects):
   key ``email:<id>:<n>:<address>`` (one message per recipient).
 * ``webhook`` ``{"webhook": id, "event": {...}}``, key ``webhook:<webhook id>:<event
   id>``; the same event retried keeps its ``webhook-id``.
+
+Jobs on a pushed manifest (``registry/jobs.py`` decides them, and the manifest PUT
+enqueues them in its own transaction, so a manifest stored is a manifest queued):
+
+* ``sign``     ``{"repository", "digest"}``, key ``sign:<repository>@<digest>``
+  (``resign`` adds ``:<key id>``): the registry's signatures in every format.
+* ``describe`` ``{"repository", "digest"}``, key ``describe:<digest>``: read the
+  image's layers once per digest; record its facts and packages.
+* ``attest``   ``{"repository", "digest", "kind": "provenance", "actor", "at",
+  "tag"}`` (enqueued by the push, key ``attest:provenance:<repository>@<digest>``)
+  or ``{"repository", "digest", "kind": "sbom"}`` (enqueued when ``describe`` is
+  done, key ``attest:sbom:<repository>@<digest>``): a signed in-toto attestation
+  attached as a referrer and as the ``.att`` tag.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from cargohold.metadata.schema import outbox
 
 PENDING, DONE, DEAD = "pending", "done", "dead"
 FANOUT, EMAIL, WEBHOOK = "fanout", "email", "webhook"
+SIGN, DESCRIBE, ATTEST = "sign", "describe", "attest"
 
 
 @dataclass(frozen=True, slots=True)

@@ -409,3 +409,98 @@ webhook_changes = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("version", sa.BigInteger, nullable=False),
 )
+
+# Signatures stored through the registry signature API extension (containers/image's
+# "atomic" simple signatures, OpenPGP): the registry's own, and those clients with push
+# rights put (``skopeo copy --sign-by``). ``content`` is the signature as the client
+# reads it back; ``content_digest`` (sha256 of it) makes a second PUT of the same
+# signature a no-op. ``key_id`` is the signing key's fingerprint when the registry made
+# it, None for a client's. Listed in ``id`` order (the extension's ``@N`` index).
+image_signatures = sa.Table(
+    "image_signatures",
+    metadata,
+    _serial(),
+    sa.Column("repository", sa.String(255), nullable=False),
+    sa.Column("digest", sa.String(200), nullable=False),
+    sa.Column("content_digest", sa.String(71), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("key_id", sa.String(64)),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint(
+        "repository", "digest", "content_digest", name="uq_image_signatures_once"
+    ),
+    sa.Index("ix_image_signatures_manifest", "repository", "digest"),
+)
+
+# What the registry found in an image manifest (one row per manifest digest; the same
+# content in several repositories is read once). ``state``: done | failed | skipped
+# (not an image: an index, an artifact). ``facts``: JSON (platform, created, labels,
+# config and layer sizes) for the metadata API and the catalog.
+image_descriptions = sa.Table(
+    "image_descriptions",
+    metadata,
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Column("repository", sa.String(255), nullable=False),  # read from
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("package_count", sa.Integer, nullable=False),
+    sa.Column("facts", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("described_at", sa.Float, nullable=False),
+)
+
+# The packages in an image manifest (its SBOM's rows). ``ecosystem`` is OSV's name
+# (Debian, Alpine, PyPI, npm, Go, ...); ``path`` is where it was found in the image.
+image_packages = sa.Table(
+    "image_packages",
+    metadata,
+    _serial(),
+    sa.Column("digest", sa.String(200), nullable=False),
+    sa.Column("ecosystem", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("version", sa.String(255), nullable=False),
+    sa.Column("purl", sa.String(1024), nullable=False),
+    sa.Column("license", sa.String(255)),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Index("ix_image_packages_digest", "digest"),
+    sa.Index("ix_image_packages_name", "ecosystem", "name"),
+)
+
+# An imported OSV feed: one row per vulnerability (its OSV document kept whole), and
+# the (ecosystem, package) pairs it affects, for matching against image_packages.
+vulnerabilities = sa.Table(
+    "vulnerabilities",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("modified", sa.Float, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),  # critical..low|unknown
+    sa.Column("summary", sa.Text),
+    sa.Column("aliases", sa.Text, nullable=False),  # JSON list
+    sa.Column("document", sa.Text, nullable=False),  # the OSV JSON
+    sa.Column("imported_at", sa.Float, nullable=False),
+)
+
+vulnerability_packages = sa.Table(
+    "vulnerability_packages",
+    metadata,
+    sa.Column("vulnerability", sa.String(64), primary_key=True),
+    sa.Column("ecosystem", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Index("ix_vulnerability_packages_name", "ecosystem", "name"),
+)
+
+# A vulnerability matched in an image manifest's package, with the version that fixes
+# it (None: no fix known). Recomputed when the feed or the image's packages change.
+image_vulnerabilities = sa.Table(
+    "image_vulnerabilities",
+    metadata,
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Column("vulnerability", sa.String(64), primary_key=True),
+    sa.Column("ecosystem", sa.String(32), primary_key=True),
+    sa.Column("package", sa.String(255), primary_key=True),
+    sa.Column("version", sa.String(255), primary_key=True),
+    sa.Column("fixed", sa.String(255)),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("matched_at", sa.Float, nullable=False),
+    sa.Index("ix_image_vulnerabilities_vulnerability", "vulnerability"),
+)

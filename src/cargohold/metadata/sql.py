@@ -6,13 +6,14 @@ For SQLite and PostgreSQL.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database, insert_ignore
+from cargohold.metadata.outbox import OutboxMessage, enqueue_in
 from cargohold.metadata.sql_advisories import record_tag_move_in
 from cargohold.metadata.sql_blobs import (
     SqlBlobIndex,
@@ -169,6 +170,7 @@ class SqlManifestIndex:
         tag: str | None,
         references: list[Reference],
         actor: str = SYSTEM,
+        jobs: Sequence[OutboxMessage] = (),
     ) -> list[Reference | SizeMismatch]:
         def run(conn: Connection) -> list[Reference | SizeMismatch]:
             now = time.time()
@@ -205,6 +207,7 @@ class SqlManifestIndex:
                 )
             if tag is not None:
                 self._set_tag(conn, record.repository, tag, record.digest, now, actor)
+            enqueue_in(conn, jobs, now=now)
             return []
 
         return await self._db.write(run)

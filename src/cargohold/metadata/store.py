@@ -8,9 +8,12 @@ none.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from cargohold.metadata.outbox import OutboxMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +146,13 @@ class ManifestIndex(Protocol):
         tag: str | None,
         references: list[Reference],
         actor: str = "system",
+        jobs: Sequence[OutboxMessage] = (),
     ) -> list[Reference | SizeMismatch]:
         """Store the manifest (and move ``tag``) if every reference is present.
+
+        ``jobs`` (signing, describing: ``registry/jobs.py``) are enqueued in the same
+        transaction, and only when the manifest is stored (keys already queued are
+        skipped, so a repeated push queues nothing new).
 
         A tag move (created, or pointed elsewhere) is written to the tag history with
         ``actor`` (a principal's subject), and advisories whose tag globs match follow

@@ -27,6 +27,7 @@ from cargohold.oci.errors import (
 from cargohold.oci.manifest import Descriptor, parse_manifest
 from cargohold.oci.names import Tag
 from cargohold.registry import events as ev
+from cargohold.registry.jobs import PushedManifest, PushJobs
 from cargohold.registry.limits import RepositoryAccess, TagLimits
 from cargohold.registry.paging import Page, visible_page
 
@@ -92,11 +93,13 @@ class ManifestService:
         limits: TagLimits,
         *,
         events: ev.EventSink = ev.NULL_SINK,
+        jobs: PushJobs | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._meta = meta
         self._limits = limits
         self._events = events
+        self._jobs = jobs
         self._clock = clock
 
     def _event(
@@ -174,8 +177,24 @@ class ManifestService:
         )
         tag = ref.tag.value if ref.tag else None
         before = await self._meta.manifests.by_tag(repo.value, tag) if tag else None
+        jobs = []
+        if self._jobs is not None:
+            pushed = PushedManifest(
+                repository=repo.value,
+                digest=str(digest),
+                media_type=manifest.media_type,
+                tag=tag,
+                subject=record.subject,
+                actor=access.principal.subject,
+                at=self._clock(),
+            )
+            jobs = self._jobs.for_push(pushed)
         unmet = await self._meta.manifests.put(
-            record, tag=tag, references=references, actor=access.principal.subject
+            record,
+            tag=tag,
+            references=references,
+            actor=access.principal.subject,
+            jobs=jobs,
         )
         _raise_unmet(unmet)
         about = {

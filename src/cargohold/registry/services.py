@@ -20,9 +20,11 @@ from cargohold.registry.access import AccessService
 from cargohold.registry.accounts import Authenticator
 from cargohold.registry.admin import AdminService
 from cargohold.registry.advisories import AdvisoryService
+from cargohold.registry.attach import Attacher
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.email import EmailSender
+from cargohold.registry.jobs import PushJobs
 from cargohold.registry.keyring import KeyRing
 from cargohold.registry.limits import TagLimits
 from cargohold.registry.manifests import ManifestService
@@ -118,6 +120,8 @@ class Services:
     notices: NoticeService
     # Channel ``email``'s sender; None when ``smtp.host`` is not set.
     email: EmailSender | None
+    # Writes what the registry attaches to images (signatures, attestations).
+    attacher: Attacher
 
     @classmethod
     def build(
@@ -141,6 +145,7 @@ class Services:
         max_blob_bytes: int = 0,
         webhook_index: WebhookIndex,
         webhooks: WebhookSettings | None = None,
+        jobs: PushJobs | None = None,
         clock: Callable[[], float] = time.time,
     ) -> Services:
         limits = TagLimits(meta)
@@ -178,12 +183,16 @@ class Services:
             outbox.register(EMAIL, email.deliver)
         outbox.register(FANOUT, advisories.fan_out)
         outbox.register(WEBHOOK, sender.deliver)
+        uploads = UploadService(meta, store, max_blob_bytes=max_blob_bytes)
+        manifests = ManifestService(
+            meta, limits, events=dispatcher, jobs=jobs, clock=clock
+        )
         return cls(
             meta=meta,
             store=store,
             blobs=BlobService(meta, store, limits),
-            uploads=UploadService(meta, store, max_blob_bytes=max_blob_bytes),
-            manifests=ManifestService(meta, limits, events=dispatcher, clock=clock),
+            uploads=uploads,
+            manifests=manifests,
             repositories=RepositoryService(meta, auth.access),
             auth=auth,
             webhooks=WebhookService(
@@ -204,6 +213,7 @@ class Services:
             outbox=outbox,
             notices=NoticeService(notice_store, clock=clock),
             email=email,
+            attacher=Attacher(uploads, manifests),
         )
 
     async def start(self) -> None:
