@@ -27,6 +27,9 @@ enqueues them in its own transaction, so a manifest stored is a manifest queued)
   or ``{"repository", "digest", "kind": "sbom"}`` (enqueued when ``describe`` is
   done, key ``attest:sbom:<repository>@<digest>``): a signed in-toto attestation
   attached as a referrer and as the ``.att`` tag.
+* ``match``    ``{"digest"}`` (enqueued when ``describe`` is done, key
+  ``match:<digest>:<described_at>``): match the image's packages against the
+  imported vulnerability feed.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from cargohold.metadata.schema import outbox
 
 PENDING, DONE, DEAD = "pending", "done", "dead"
 FANOUT, EMAIL, WEBHOOK = "fanout", "email", "webhook"
-SIGN, DESCRIBE, ATTEST = "sign", "describe", "attest"
+SIGN, DESCRIBE, ATTEST, MATCH = "sign", "describe", "attest", "match"
 
 
 @dataclass(frozen=True, slots=True)
