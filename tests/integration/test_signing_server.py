@@ -1,0 +1,141 @@
+"""Signing across processes: two workers sign a queue once, and a kill -9 in the
+middle of signing loses nothing (and signs nothing twice). SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from cargohold.metadata import schema as t
+from cargohold.metadata.database import Database
+from cargohold.metadata.migrate import upgrade
+from cargohold.metadata.outbox import SIGN
+from cargohold.registry.signing.file_keys import FileKeyStore
+from tests.contract.conftest import POSTGRES_URL, POSTGRES_URL_VARIABLE, reset
+from tests.integration.helpers import push_image_to
+from tests.integration.serverproc import ServerProcess, check_log, run_cli
+from tests.prerequisites import require, skip_or_fail
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+IMAGES = 40
+WAIT = 120.0
+REPO = "acme/app"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
+    data = tmp_path / "data"
+    data.mkdir()
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{(data / 'cargohold.db').resolve()}")
+    else:
+        if not POSTGRES_URL:
+            skip_or_fail(f"{POSTGRES_URL_VARIABLE} is not set")
+        db = Database(POSTGRES_URL)
+        reset(db)
+    upgrade(db)
+    yield db
+    asyncio.run(db.close())
+
+
+def _settings(database: Database, **extra: str) -> dict[str, str]:
+    settings = {
+        "CARGOHOLD_AUTH_MODE": "none",
+        "CARGOHOLD_SBOM_ENABLED": "false",
+        "CARGOHOLD_OUTBOX_POLL_INTERVAL_SECONDS": "0.1",
+        "CARGOHOLD_OUTBOX_LEASE_SECONDS": "2",
+        "CARGOHOLD_OUTBOX_BASE_DELAY_SECONDS": "0.5",
+    } | extra
+    if not database.is_sqlite:
+        settings["CARGOHOLD_DATABASE_URL"] = database.url
+    return settings
+
+
+@pytest.fixture
+def server(
+    tmp_path: Path, database: Database, request: pytest.FixtureRequest
+) -> Iterator[ServerProcess]:
+    require("gpg", "gpgconf")
+    process = ServerProcess(
+        tmp_path / "data",
+        tmp_path / "server.log",
+        settings=_settings(database, CARGOHOLD_SERVER_WORKERS="2"),
+    )
+    try:
+        yield process
+    finally:
+        process.stop()
+        # The gpg-agent a worker started outlives a kill -9 of the server.
+        FileKeyStore(tmp_path / "data" / "signing", identity="").close()
+    check_log(process, request)
+
+
+def sign_states(db: Database) -> Counter[str]:
+    query = sa.select(t.outbox.c.state).where(t.outbox.c.channel == SIGN)
+    return Counter(db.run_sync(lambda conn: conn.execute(query).scalars().all()))
+
+
+def signatures_per_manifest(db: Database) -> Counter[str]:
+    query = sa.select(t.image_signatures.c.digest).where(
+        t.image_signatures.c.key_id.is_not(None)
+    )
+    return Counter(db.run_sync(lambda conn: conn.execute(query).scalars().all()))
+
+
+def wait_for(what: str, check: Callable[[], bool], server: ServerProcess) -> None:
+    deadline = time.monotonic() + WAIT
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not within {WAIT:.0f}s\n{server.log_tail()}")
+        time.sleep(0.02)
+
+
+def test_kill_during_signing_loses_and_duplicates_nothing(
+    server: ServerProcess, database: Database
+) -> None:
+    # Images pushed while signing is off; then a queue of sign jobs (resign).
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=30.0) as client:
+        digests = {
+            push_image_to(client, REPO, f"v{i}", seed=f"s{i}") for i in range(IMAGES)
+        }
+    server.terminate()
+    assert sign_states(database) == Counter()
+    enabled = _settings(database, CARGOHOLD_SIGNING_ENABLED="true")
+    made = run_cli("signing", "keygen", data_dir=server.data_dir, **enabled)
+    assert made.returncode == 0, made.stderr
+    queued = run_cli("signing", "resign", REPO, data_dir=server.data_dir, **enabled)
+    assert queued.returncode == 0, queued.stderr
+    assert f"queued {IMAGES} manifest(s)" in queued.stdout
+    assert sign_states(database) == Counter({"pending": IMAGES})
+
+    server.settings = server.settings | {"CARGOHOLD_SIGNING_ENABLED": "true"}
+    server.start()
+    wait_for(
+        "the first signature", lambda: bool(signatures_per_manifest(database)), server
+    )
+    server.kill()
+    at_kill = sign_states(database)
+
+    server.start()  # the dead workers' leases run out after 2 s
+    wait_for(
+        "every sign job done",
+        lambda: sign_states(database) == Counter({"done": IMAGES}),
+        server,
+    )
+    signed = signatures_per_manifest(database)
+    assert set(signed) == digests  # nothing lost
+    assert set(signed.values()) == {1}, f"signed twice: {signed}; at kill {at_kill}"
+
+    status = run_cli("signing", "status", "--json", data_dir=server.data_dir, **enabled)
+    assert status.returncode == 0, status.stderr
+    assert f'"done": {IMAGES}' in status.stdout
