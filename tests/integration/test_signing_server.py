@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -110,7 +110,8 @@ def test_kill_during_signing_loses_and_duplicates_nothing(
         }
     server.terminate()
     assert sign_states(database) == Counter()
-    enabled = _settings(database, CARGOHOLD_SIGNING_ENABLED="true")
+    # Any: run_cli takes settings as keywords beside its own (typed) ones.
+    enabled: dict[str, Any] = _settings(database, CARGOHOLD_SIGNING_ENABLED="true")
     made = run_cli("signing", "keygen", data_dir=server.data_dir, **enabled)
     assert made.returncode == 0, made.stderr
     queued = run_cli("signing", "resign", REPO, data_dir=server.data_dir, **enabled)
