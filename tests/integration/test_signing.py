@@ -11,6 +11,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from cargohold.registry.outbox import DeliveryFailed, OutboxItem
 from cargohold.registry.signing.file_keys import FileKeyStore, ecdsa_key_id
 from cargohold.registry.signing.keys import ECDSA_P256, OPENPGP
 from tests.apptypes import MakeClient
@@ -194,3 +195,25 @@ async def test_rotation_then_resign_signs_each_image_again(
     ]
     status = await signing.status()
     assert status.queue == {"done": 4}
+
+
+async def test_a_sign_job_that_cannot_run_fails_clearly(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(signing=SIGNING)
+    signing = services_of(client).signing
+    digest, _ = await push_image(client, "acme/app", "v1")
+    with pytest.raises(DeliveryFailed) as malformed:
+        await signing.sign_job(OutboxItem(1, "sign:x", "sign", {"digest": digest}, 0))
+    assert malformed.value.permanent
+    keys = signing.keys
+    assert isinstance(keys, FileKeyStore)
+    (keys.root / "keys.json").unlink()  # the keys are gone: retried, not dead
+    job = OutboxItem(
+        2, "sign:y", "sign", {"repository": "acme/app", "digest": digest}, 0
+    )
+    with pytest.raises(DeliveryFailed, match="no active") as missing:
+        await signing.sign_job(job)
+    assert not missing.value.permanent
+    # A manifest deleted before its job ran: nothing to sign, the job is done.
+    assert await signing.sign("acme/app", digest_of(b"deleted")) == 0

@@ -53,8 +53,8 @@ _STATE = "keys.json"
 _SOCKET_ROOM = 80
 
 
-class SigningKeyError(Exception):
-    """The key directory cannot be used (gpg failed, a file is missing)."""
+class SigningKeyError(OSError):
+    """The keys cannot be made or used (gpg missing or failing, a file missing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +321,12 @@ class FileKeyStore:
     @contextlib.contextmanager
     def _gpg(self) -> Iterator[gnupg.GPG]:
         with self._gpg_home() as home:
-            yield gnupg.GPG(gnupghome=home)
+            try:
+                gpg = gnupg.GPG(gnupghome=home)
+            except (OSError, ValueError) as exc:
+                msg = f"signing needs gpg (GnuPG 2.2 or later) on PATH: {exc}"
+                raise SigningKeyError(msg) from None
+            yield gpg
 
 
 def _write_atomic(path: Path, data: bytes, *, mode: int) -> None:

@@ -122,6 +122,9 @@ class SigningService:
             await self.sign(repository, digest)
         except LookupError as exc:  # no key yet (keygen not run)
             raise DeliveryFailed(str(exc)) from None
+        except OSError as exc:  # the key store failed (gpg, files): try again later
+            msg = f"signing failed: {exc}"
+            raise DeliveryFailed(msg) from None
 
     async def sign(self, repository: str, digest: str) -> int:
         """Sign ``digest`` in ``repository`` (and an index's children stored there)
