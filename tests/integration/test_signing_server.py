@@ -4,6 +4,8 @@ middle of signing loses nothing (and signs nothing twice). SQLite and PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -11,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database
 from cargohold.metadata.migrate import upgrade
 from cargohold.metadata.outbox import SIGN
-from cargohold.registry.signing.file_keys import FileKeyStore
+from cargohold.registry.signing.file_keys import FileKeyStore, ecdsa_key_id
 from tests.contract.conftest import POSTGRES_URL, POSTGRES_URL_VARIABLE, reset
 from tests.integration.helpers import push_image_to
 from tests.integration.serverproc import ServerProcess, check_log, run_cli
@@ -140,3 +144,40 @@ def test_kill_during_signing_loses_and_duplicates_nothing(
     status = run_cli("signing", "status", "--json", data_dir=server.data_dir, **enabled)
     assert status.returncode == 0, status.stderr
     assert f'"done": {IMAGES}' in status.stdout
+
+
+def test_signing_cli_makes_rotates_and_prints_keys(tmp_path: Path) -> None:
+    require("gpg", "gpgconf")
+    data = tmp_path / "data"
+    data.mkdir()
+    try:
+        made = run_cli("signing", "keygen", data_dir=data)
+        assert made.returncode == 0, made.stderr
+        again = run_cli("signing", "keygen", data_dir=data)
+        assert again.returncode == 1
+        assert "--rotate" in again.stderr
+        pem = run_cli("signing", "public-key", data_dir=data)
+        public = serialization.load_pem_public_key(pem.stdout.encode())
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        assert f"made ecdsa-p256 key {ecdsa_key_id(public)}" in made.stdout
+        rotated = run_cli("signing", "keygen", "--rotate", data_dir=data)
+        assert rotated.returncode == 0, rotated.stderr
+        armored = run_cli("signing", "public-key", "--format", "gpg", data_dir=data)
+        shown = subprocess.run(
+            ["gpg", "--batch", "--with-colons", "--show-keys"],
+            input=armored.stdout, capture_output=True, text=True, timeout=60,
+            check=True, env=os.environ | {"GNUPGHOME": str(tmp_path)},
+        ).stdout  # fmt: skip
+        fingerprints = [
+            line.split(":")[9] for line in shown.splitlines() if line[:4] == "fpr:"
+        ]
+        assert len(fingerprints) == 2  # the active and the retired OpenPGP key
+        status = run_cli("signing", "status", data_dir=data)
+        assert status.returncode == 0, status.stderr
+        assert status.stdout.count("retired") == 2
+        assert status.stdout.count("active") == 2
+        refused = run_cli("signing", "resign", "acme/app", data_dir=data)
+        assert refused.returncode == 1
+        assert "signing is not enabled" in refused.stderr
+    finally:
+        FileKeyStore(data / "signing", identity="").close()

@@ -30,10 +30,10 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import gnupg
 from cryptography.hazmat.primitives import serialization
@@ -77,7 +77,9 @@ class FileKeyStore:
     """``KeyStore`` over files in ``root``; ``identity`` names the registry (the
     OpenPGP user id: ``cargohold registry (<identity>)``)."""
 
-    def __init__(self, root: Path, *, identity: str, clock: Any = time.time) -> None:
+    def __init__(
+        self, root: Path, *, identity: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self.root = root
         self._identity = identity
         self._clock = clock

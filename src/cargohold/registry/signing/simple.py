@@ -20,7 +20,7 @@ import contextlib
 import json
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -112,7 +112,7 @@ class SimpleSigningFormat:
         store: SignatureStore,
         *,
         limiter: anyio.CapacityLimiter,
-        clock: Any,
+        clock: Callable[[], float],
     ) -> None:
         self._store = store
         self._limiter = limiter
