@@ -1,4 +1,4 @@
-"""Stock skopeo verifies the registry's OpenPGP simple signatures (issue #8).
+"""Stock skopeo and podman verify the registry's OpenPGP simple signatures (#8).
 
 A registry of its own: two workers, signing on for ``signed/*`` only, auth off. The
 signatures are read through the registry signature API extension
@@ -10,7 +10,8 @@ sigstore attachments off, and a private ``policy.json`` per check (``--policy``)
 * an image signed by another key is refused;
 * the registry's signature copied to another repository is refused (identity);
 * ``skopeo copy --sign-by`` stores the client's signature, and a policy trusting that
-  key accepts it.
+  key accepts it;
+* ``podman pull`` with the same policy pulls the signed image and refuses the unsigned.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pytest
 
 from tests.prerequisites import require
 
-from .clients import ContainersEnv, run
+from .clients import ContainersEnv, require_root, run
 from .conftest import _containers_env, _serving
 
 if TYPE_CHECKING:
@@ -335,3 +336,33 @@ def test_signature_copied_to_another_repository_is_refused(
     assert "signature" in refused.stderr.lower()
     # The original still verifies.
     pull(env, strict, env.docker(source, "v1"), scratch / "original")
+
+
+def test_podman_pull_accepts_signed_and_refuses_unsigned(
+    env: ContainersEnv,
+    http: httpx.Client,
+    layout: Layout,
+    registry_key: Path,
+) -> None:
+    require("podman")
+    require_root("podman with a private graphroot")
+    signed, unsigned = "signed/podman", "plain/podman"
+    digest = push(env, layout, signed)
+    push(env, layout, unsigned)
+    assert len(wait_for_signatures(http, signed, digest, 1)) == 1
+    # podman reads registries.d from the private $HOME/.config/containers.
+    user_dir = env.root / "home" / ".config" / "containers" / "registries.d"
+    shutil.copy(registries_d(env, env.registry_host) / "cargohold.yaml", user_dir)
+    strict = policy(env, "podman", env.registry_host, registry_key)
+
+    def podman_pull(repo: str, *, expect_failure: bool = False) -> str:
+        return env.run(
+            env.podman(
+                "pull", "--quiet", "--tls-verify=false",
+                "--signature-policy", str(strict), env.image(repo, "v1"),
+            ),
+            expect_failure=expect_failure,
+        ).stderr  # fmt: skip
+
+    podman_pull(signed)
+    assert "signature" in podman_pull(unsigned, expect_failure=True).lower()
