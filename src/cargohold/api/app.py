@@ -24,6 +24,7 @@ from cargohold.api.management import routes as management_routes
 from cargohold.api.middleware import RegistryHeaders
 from cargohold.api.token import routes as token_routes
 from cargohold.api.v2.routes import routes
+from cargohold.api.wellknown import routes as wellknown_routes
 from cargohold.logs import configure_logging
 from cargohold.metadata.database import Database
 from cargohold.metadata.sql import SqlMetadataStore
@@ -32,11 +33,14 @@ from cargohold.metadata.sql_advisories import SqlAdvisoryStore
 from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
 from cargohold.metadata.sql_pulls import SqlPullStore
 from cargohold.metadata.sql_schedules import SqlScheduleStore
+from cargohold.metadata.sql_signatures import SqlSignatureStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.oci.errors import RegistryError
 from cargohold.registry.jobs import PushJobs
 from cargohold.registry.keyring import REFRESH_INTERVAL as KEY_REFRESH_INTERVAL
 from cargohold.registry.services import Services
+from cargohold.registry.signing.file_keys import FileKeyStore
+from cargohold.registry.signing.service import public_host
 from cargohold.settings import FilesystemStorage, Settings
 from cargohold.storage.base import BlobStore
 from cargohold.storage.filesystem import FilesystemBlobStore
@@ -70,6 +74,8 @@ def open_services(
         from cargohold.metadata.migrate import upgrade  # noqa: PLC0415 - Alembic is big
 
         upgrade(database)
+    host = public_host(settings.server)
+    keys = FileKeyStore(settings.signing_key_dir, identity=host)
     return Services.build(
         SqlMetadataStore(database),
         build_store(settings),
@@ -90,6 +96,12 @@ def open_services(
         webhook_index=SqlWebhookIndex(database),
         webhooks=settings.webhooks,
         jobs=PushJobs(settings.signing, settings.sbom),
+        signature_store=SqlSignatureStore(database),
+        signing_keys=keys,
+        signing_settings=settings.signing,
+        public_host=host,
+        make_signing_keys=keys.ensure,
+        close_signing_keys=keys.close,
         clock=clock,
     )
 
@@ -159,7 +171,7 @@ def create_app(
                 await svc.close()
 
     app = Starlette(
-        routes=[*token_routes, *management_routes, *routes],
+        routes=[*token_routes, *management_routes, *wellknown_routes, *routes],
         middleware=[Middleware(RegistryHeaders, access_log=settings.log.access)],
         exception_handlers={
             RegistryError: errors.registry_error,

@@ -11,6 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = structlog.get_logger("cargohold.access")
 
 _API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
+# containers/image reads signatures through /extensions/v2/ when the version check
+# (/v2/, answered 200 or 401) says so (api/v2/signatures.py).
+_SIGNATURES = (b"x-registry-supports-signatures", b"1")
 
 
 class RegistryHeaders:
@@ -30,6 +33,7 @@ class RegistryHeaders:
         started = time.perf_counter()
         request_id = uuid.uuid4().hex[:16]
         status = 0
+        version_check = scope["path"] in ("/v2/", "/v2")
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -39,6 +43,7 @@ class RegistryHeaders:
                     *message.get("headers", ()),
                     _API_VERSION,
                     (b"x-request-id", request_id.encode()),
+                    *((_SIGNATURES,) if version_check else ()),
                 ]
             await send(message)
 

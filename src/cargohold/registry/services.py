@@ -6,14 +6,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import anyio
 import httpx
 
 from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.advisories import AdvisoryStore
 from cargohold.metadata.delivery import NoticeStore, OutboxStore
-from cargohold.metadata.outbox import EMAIL, FANOUT, WEBHOOK
+from cargohold.metadata.outbox import EMAIL, FANOUT, SIGN, WEBHOOK
 from cargohold.metadata.pulls import PullStore
+from cargohold.metadata.signatures import SignatureStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.metadata.webhooks import WebhookIndex
 from cargohold.registry.access import AccessService
@@ -33,6 +35,9 @@ from cargohold.registry.outbox import Outbox
 from cargohold.registry.pulls import PullService
 from cargohold.registry.repositories import RepositoryService
 from cargohold.registry.schedules import Scheduler, ScheduleStore
+from cargohold.registry.signing.keys import KeyStore
+from cargohold.registry.signing.service import SigningService
+from cargohold.registry.signing.simple import SimpleSigningFormat
 from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
 from cargohold.registry.webhook_delivery import WebhookDispatcher, WebhookSender
@@ -42,6 +47,7 @@ from cargohold.settings import (
     AuthSettings,
     OutboxSettings,
     PullSettings,
+    SigningSettings,
     SmtpSettings,
     WebhookSettings,
 )
@@ -122,6 +128,13 @@ class Services:
     email: EmailSender | None
     # Writes what the registry attaches to images (signatures, attestations).
     attacher: Attacher
+    # The registry's signatures (the ``sign`` job when signing is enabled) and the
+    # signature API extension's store.
+    signing: SigningService
+    # Makes the signing keys when signing is enabled and none exist (blocking).
+    make_signing_keys: Callable[[], object] | None = None
+    # Releases what the key store holds open (a gpg-agent); blocking.
+    close_signing_keys: Callable[[], object] | None = None
 
     @classmethod
     def build(
@@ -146,6 +159,12 @@ class Services:
         webhook_index: WebhookIndex,
         webhooks: WebhookSettings | None = None,
         jobs: PushJobs | None = None,
+        signature_store: SignatureStore,
+        signing_keys: KeyStore,
+        signing_settings: SigningSettings = SigningSettings(),  # noqa: B008 - frozen
+        public_host: str = "localhost:5000",
+        make_signing_keys: Callable[[], object] | None = None,
+        close_signing_keys: Callable[[], object] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> Services:
         limits = TagLimits(meta)
@@ -187,6 +206,21 @@ class Services:
         manifests = ManifestService(
             meta, limits, events=dispatcher, jobs=jobs, clock=clock
         )
+        signing = SigningService(
+            signing_keys,
+            signature_store,
+            manifests,
+            public_host=public_host,
+            clock=clock,
+        )
+        # One gpg at a time per process: signing never crowds out requests.
+        signing.register(
+            SimpleSigningFormat(
+                signature_store, limiter=anyio.CapacityLimiter(1), clock=clock
+            )
+        )
+        if signing_settings.enabled:
+            outbox.register(SIGN, signing.sign_job)
         return cls(
             meta=meta,
             store=store,
@@ -214,10 +248,16 @@ class Services:
             notices=NoticeService(notice_store, clock=clock),
             email=email,
             attacher=Attacher(uploads, manifests),
+            signing=signing,
+            make_signing_keys=(make_signing_keys if signing_settings.enabled else None),
+            close_signing_keys=close_signing_keys,
         )
 
     async def start(self) -> None:
         await self.auth.keyring.load()
+        if self.make_signing_keys is not None:
+            # Every process may start at once; the key store makes them once.
+            await anyio.to_thread.run_sync(self.make_signing_keys)
 
     async def close(self) -> None:
         await self.outbox.stop()
@@ -228,3 +268,5 @@ class Services:
         await self.auth.oidc_http.aclose()
         await self.webhook_sender.close()
         await self.meta.close()
+        if self.close_signing_keys is not None:
+            await anyio.to_thread.run_sync(self.close_signing_keys)

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from cargohold.api.v2 import base, blobs, manifests, referrers, tags, uploads
+from cargohold.api.v2 import (
+    base,
+    blobs,
+    manifests,
+    referrers,
+    signatures,
+    tags,
+    uploads,
+)
 
 NAME = "/v2/{name:path}"
+# The registry signature API extension (containers/image), beside /v2.
+SIGNATURES = "/extensions/v2/{name:path}/signatures/{digest}"
 
 routes = [
     Route("/v2/", base.version_check, methods=["GET"], name="base"),
@@ -45,4 +55,6 @@ routes = [
         methods=["GET"],
         name="referrers",
     ),
+    Route(SIGNATURES, signatures.get_signatures, methods=["GET"], name="signatures"),
+    Route(SIGNATURES, signatures.put_signature, methods=["PUT"]),
 ]
