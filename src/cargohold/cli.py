@@ -441,11 +441,12 @@ _add_credential_commands()
 
 
 # The admin groups (users, orgs, members, grants, tokens, oidc, repos, audit, webhooks),
-# advisories and tag history, pull events, the inbox and the outbox.
+# advisories and tag history, pull events, the inbox and the outbox, vulnerabilities.
 from cargohold.cli_admin import GROUPS as ADMIN_GROUPS  # noqa: E402
 from cargohold.cli_advisories import GROUPS as ADVISORY_GROUPS  # noqa: E402
 from cargohold.cli_delivery import GROUPS as DELIVERY_GROUPS  # noqa: E402
 from cargohold.cli_pulls import pulls as _pulls  # noqa: E402
+from cargohold.cli_vulns import GROUPS as VULN_GROUPS  # noqa: E402
 
-for _group in (*ADMIN_GROUPS, *ADVISORY_GROUPS, _pulls, *DELIVERY_GROUPS):
+for _group in (*ADMIN_GROUPS, *ADVISORY_GROUPS, _pulls, *DELIVERY_GROUPS, *VULN_GROUPS):
     main.add_command(_group)

@@ -32,6 +32,7 @@ from cargohold.metadata.sql_advisories import SqlAdvisoryStore
 from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
 from cargohold.metadata.sql_pulls import SqlPullStore
 from cargohold.metadata.sql_schedules import SqlScheduleStore
+from cargohold.metadata.sql_vulns import SqlVulnerabilityStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.oci.errors import RegistryError
 from cargohold.registry.jobs import PushJobs
@@ -90,6 +91,7 @@ def open_services(
         webhook_index=SqlWebhookIndex(database),
         webhooks=settings.webhooks,
         jobs=PushJobs(settings.signing, settings.sbom),
+        vuln_store=SqlVulnerabilityStore(database),
         clock=clock,
     )
 

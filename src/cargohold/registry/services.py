@@ -12,9 +12,10 @@ from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.advisories import AdvisoryStore
 from cargohold.metadata.delivery import NoticeStore, OutboxStore
-from cargohold.metadata.outbox import EMAIL, FANOUT, WEBHOOK
+from cargohold.metadata.outbox import EMAIL, FANOUT, MATCH, WEBHOOK
 from cargohold.metadata.pulls import PullStore
 from cargohold.metadata.store import MetadataStore
+from cargohold.metadata.vulns import VulnerabilityStore
 from cargohold.metadata.webhooks import WebhookIndex
 from cargohold.registry.access import AccessService
 from cargohold.registry.accounts import Authenticator
@@ -35,6 +36,7 @@ from cargohold.registry.repositories import RepositoryService
 from cargohold.registry.schedules import Scheduler, ScheduleStore
 from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
+from cargohold.registry.vulns import VulnerabilityService
 from cargohold.registry.webhook_delivery import WebhookDispatcher, WebhookSender
 from cargohold.registry.webhooks import WebhookService
 from cargohold.settings import (
@@ -122,6 +124,8 @@ class Services:
     email: EmailSender | None
     # Writes what the registry attaches to images (signatures, attestations).
     attacher: Attacher
+    # The OSV feed, matching (outbox channel ``match``) and the vulnerability view.
+    vulns: VulnerabilityService
 
     @classmethod
     def build(
@@ -146,6 +150,7 @@ class Services:
         webhook_index: WebhookIndex,
         webhooks: WebhookSettings | None = None,
         jobs: PushJobs | None = None,
+        vuln_store: VulnerabilityStore,
         clock: Callable[[], float] = time.time,
     ) -> Services:
         limits = TagLimits(meta)
@@ -183,6 +188,16 @@ class Services:
             outbox.register(EMAIL, email.deliver)
         outbox.register(FANOUT, advisories.fan_out)
         outbox.register(WEBHOOK, sender.deliver)
+        vulns = VulnerabilityService(
+            vuln_store,
+            meta,
+            limits,
+            auth.access,
+            advisories,
+            window_days=advisory_settings.affected_window_days,
+            clock=clock,
+        )
+        outbox.register(MATCH, vulns.match)
         uploads = UploadService(meta, store, max_blob_bytes=max_blob_bytes)
         manifests = ManifestService(
             meta, limits, events=dispatcher, jobs=jobs, clock=clock
@@ -214,6 +229,7 @@ class Services:
             notices=NoticeService(notice_store, clock=clock),
             email=email,
             attacher=Attacher(uploads, manifests),
+            vulns=vulns,
         )
 
     async def start(self) -> None:
