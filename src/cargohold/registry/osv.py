@@ -408,16 +408,18 @@ def _in_range(
     parsed.sort(key=_first_none)
     vulnerable = False
     for at, event in parsed:
-        if event.kind == "introduced" and (at is None or version >= at):
+        # Only ``<`` is used: univers's Alpine (Gentoo) versions answer ``>=`` wrongly
+        # (1.36.1-r10 >= 1.36.1-r2 is False while > is True).
+        if event.kind == "introduced" and (at is None or not version < at):
             vulnerable = True
-        elif (event.kind == "fixed" and at is not None and version >= at) or (
-            event.kind == "last_affected" and at is not None and version > at
+        elif (event.kind == "fixed" and at is not None and not version < at) or (
+            event.kind == "last_affected" and at is not None and at < version
         ):
             vulnerable = False
     if not vulnerable:
         return False, None
     fixes = [(b, e.version) for b, e in parsed if e.kind == "fixed" and b is not None]
-    above = [(b, text) for b, text in fixes if b > version]
+    above = [(b, text) for b, text in fixes if version < b]
     return True, min(above, key=lambda item: item[0])[1] if above else None
 
 

@@ -82,6 +82,11 @@ def _tar(path: Path) -> Iterator[tuple[str, bytes]]:
             yield member.name, _read_bounded(stream, member.name)
 
 
+def _single(path: Path) -> Iterator[tuple[str, bytes]]:
+    with path.open("rb") as stream:
+        yield path.name, _read_bounded(stream, path.name)
+
+
 def _documents(path: Path) -> Iterator[tuple[str, bytes]]:
     if path.is_dir():
         return _directory(path)
@@ -92,7 +97,7 @@ def _documents(path: Path) -> Iterator[tuple[str, bytes]]:
     if tarfile.is_tarfile(path):
         return _tar(path)
     if path.name.endswith(".json"):
-        return iter([(path.name, path.read_bytes()[: MAX_DOCUMENT_BYTES + 1])])
+        return _single(path)
     raise FeedInvalid(
         str(path), "not a directory, zip, tar or JSON file of OSV documents"
     )
@@ -106,8 +111,6 @@ def read_feed(path: Path) -> Iterator[OsvEntry]:
     """
     try:
         for name, data in _documents(path):
-            if len(data) > MAX_DOCUMENT_BYTES:
-                raise FeedInvalid(name, f"larger than {MAX_DOCUMENT_BYTES} bytes")
             yield _entry(name, data)
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as e:
         raise FeedInvalid(str(path), f"cannot be read ({e})") from e
