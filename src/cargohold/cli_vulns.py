@@ -56,8 +56,8 @@ def import_feed(path: Path, config: Path | None, data_dir: Path | None) -> None:
         counts = result.counts
         return (
             f"{result.documents} documents: {counts.added} added, {counts.updated} "
-            f"updated, {counts.unchanged} unchanged; {result.queued} images queued "
-            "for matching"
+            f"updated, {counts.unchanged} unchanged; images queued for matching: "
+            f"{result.queued}"
         )
 
     try:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from cargohold.metadata.vulns import ImagePackage, StoredVulnerability
+from cargohold.registry.advisory_document import parse_document
 from cargohold.registry.osv import (
     AffectedPackage,
     Event,
@@ -192,8 +193,10 @@ def test_broken_rules_are_named(document: object, message: str) -> None:
             "high",
         ),
         ({"severity": [{"type": "Ubuntu", "score": "medium"}]}, "medium"),
-        ({"severity": [{"type": "CVSS_V2", "score": "AV:N/AC:L/Au:N/C:P/I:P/A:P"}]},
-         "high"),  # fmt: skip
+        (
+            {"severity": [{"type": "CVSS_V2", "score": "AV:N/AC:L/Au:N/C:P/I:P/A:P"}]},
+            "high",
+        ),
         ({"severity": [{"type": "CVSS_V3", "score": "not a vector"}]}, "unknown"),
         ({"database_specific": {"severity": "MODERATE"}}, "medium"),
         ({"database_specific": {"severity": "weird"}}, "unknown"),
@@ -244,7 +247,8 @@ INTRO0 = ("introduced", "0")
         # PyPI: PEP 440.
         ("PyPI", "ECOSYSTEM", [("introduced", "2.0"), ("fixed", "2.31.0")], "2.28.1",
          "2.31.0"),
-        ("PyPI", "ECOSYSTEM", [("introduced", "2.0"), ("fixed", "2.31.0")], "1.9", None),
+        ("PyPI", "ECOSYSTEM", [("introduced", "2.0"), ("fixed", "2.31.0")], "1.9",
+         None),
         ("PyPI", "ECOSYSTEM", [("introduced", "2.0"), ("fixed", "2.31.0")], "2.31.0",
          None),
         ("PyPI", "ECOSYSTEM", [("introduced", "1.0"), ("fixed", "1.0.post1")],
@@ -428,6 +432,4 @@ def test_a_draft_names_the_image_and_the_fix() -> None:
     ]
     assert "`requests` 2.0: fixed in 2.1" in document["description"]
     # It is a valid advisory document.
-    from cargohold.registry.advisory_document import parse_document  # noqa: PLC0415
-
     assert parse_document(document).state == "draft"

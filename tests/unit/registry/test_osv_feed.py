@@ -14,6 +14,7 @@ from cargohold.registry import osv_feed
 from cargohold.registry.osv_feed import FeedInvalid, read_feed
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 DOCS = {
@@ -23,7 +24,7 @@ DOCS = {
 BAD = {"id": "BAD-1"}  # no ``modified``
 
 
-def files(docs: dict[str, object]) -> dict[str, bytes]:
+def files(docs: Mapping[str, object]) -> dict[str, bytes]:
     found = {name: json.dumps(doc).encode() for name, doc in docs.items()}
     found["README.txt"] = b"not a document"
     return found
