@@ -240,7 +240,8 @@ async def tour(root: Caller) -> set[str]:  # noqa: PLR0915 - one linear tour
     del root.client.headers["Authorization"]
     await do("GET", "/repositories/{name}/tags/{tag}/history", status=200,
              name="acme/app", tag="v1")
-    found = await do("GET", "/repositories/{name}/manifests/{reference}/vulnerabilities",
+    found = await do("GET",
+                     "/repositories/{name}/manifests/{reference}/vulnerabilities",
                      status=200, name="acme/app", reference="v1")
     assert (found["digest"], found["described"]) == (digest, False)
     advisory = {"id": "CH-1", "title": "t", "severity": "low", "state": "current",
