@@ -50,6 +50,7 @@ from cargohold.registry.limits import RepositoryAccess, TagLimits
 from cargohold.registry.osv import (
     OsvEntry,
     affects,
+    base_ecosystem,
     package_key,
     parse_osv,
     worse,
@@ -98,14 +99,20 @@ def record_of(entry: OsvEntry) -> FeedRecord:
     )
 
 
+def image_key(package: ImagePackage) -> tuple[str, str]:
+    """How an image's package is looked up in the feed: (OSV ecosystem without a
+    release suffix, the ecosystem's normalised name)."""
+    ecosystem = base_ecosystem(package.ecosystem)
+    return ecosystem, package_key(ecosystem, package.name)
+
+
 def match_packages(
     packages: Sequence[ImagePackage], candidates: Sequence[StoredVulnerability]
 ) -> list[Match]:
     """Every (vulnerability, package) match, with the fix and the severity. Pure."""
     by_key: dict[tuple[str, str], list[ImagePackage]] = {}
     for package in packages:
-        key = (package.ecosystem, package_key(package.ecosystem, package.name))
-        by_key.setdefault(key, []).append(package)
+        by_key.setdefault(image_key(package), []).append(package)
     found: dict[tuple[str, str, str, str], Match] = {}
     for stored in candidates:
         entry = parse_osv(stored.document)
@@ -205,7 +212,7 @@ class VulnerabilityService:
         if description is None or description.state != "done":
             return  # not described (yet): ``describe`` queues a match when it is
         packages = await self._store.packages(digest)
-        keys = {(p.ecosystem, package_key(p.ecosystem, p.name)) for p in packages}
+        keys = {image_key(p) for p in packages}
         candidates = await self._store.candidates(keys)
         matches = await anyio.to_thread.run_sync(
             match_packages, packages, candidates, limiter=self._cpu
