@@ -441,12 +441,13 @@ _add_credential_commands()
 
 
 # The admin groups (users, orgs, members, grants, tokens, oidc, repos, audit, webhooks),
-# advisories and tag history, pull events, the inbox and the outbox.
+# advisories and tag history, pull events, the inbox and the outbox, vulnerabilities.
 from cargohold.cli_admin import GROUPS as ADMIN_GROUPS  # noqa: E402
 from cargohold.cli_advisories import GROUPS as ADVISORY_GROUPS  # noqa: E402
 from cargohold.cli_delivery import GROUPS as DELIVERY_GROUPS  # noqa: E402
 from cargohold.cli_pulls import pulls as _pulls  # noqa: E402
 from cargohold.cli_signing import signing as _signing  # noqa: E402
+from cargohold.cli_vulns import GROUPS as VULN_GROUPS  # noqa: E402
 
 for _group in (
     *ADMIN_GROUPS,
@@ -454,5 +455,6 @@ for _group in (
     _pulls,
     *DELIVERY_GROUPS,
     _signing,
+    *VULN_GROUPS,
 ):
     main.add_command(_group)

@@ -62,7 +62,10 @@ def _advisory_options(func: Any) -> Any:
         click.option(
             "--severity", type=click.Choice(["critical", "high", "medium", "low"])
         ),
-        click.option("--state", type=click.Choice(["upcoming", "current", "resolved"])),
+        click.option(
+            "--state",
+            type=click.Choice(["draft", "upcoming", "current", "resolved"]),
+        ),
         click.option("--description", help="Markdown."),
         click.option(
             "--repository", help="An affected repository (with --digest/--tag)."

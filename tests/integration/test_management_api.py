@@ -240,6 +240,10 @@ async def tour(root: Caller) -> set[str]:  # noqa: PLR0915 - one linear tour
     del root.client.headers["Authorization"]
     await do("GET", "/repositories/{name}/tags/{tag}/history", status=200,
              name="acme/app", tag="v1")
+    found = await do("GET",
+                     "/repositories/{name}/manifests/{reference}/vulnerabilities",
+                     status=200, name="acme/app", reference="v1")
+    assert (found["digest"], found["described"]) == (digest, False)
     advisory = {"id": "CH-1", "title": "t", "severity": "low", "state": "current",
                 "affected": [{"repository": "acme/app", "tags": ["v*"]}]}
     await do("POST", "/advisories", advisory, status=201)
@@ -328,6 +332,7 @@ def _sample_path(path: str) -> str:
         "token_id": "x" * 32,
         "webhook_id": "wh_x",
         "tag": "latest",
+        "reference": "latest",
         "advisory": "CH-1",
         "name": "acme/app" if path.startswith("/repositories") else "ci",
     }

@@ -34,6 +34,7 @@ from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
 from cargohold.metadata.sql_pulls import SqlPullStore
 from cargohold.metadata.sql_schedules import SqlScheduleStore
 from cargohold.metadata.sql_signatures import SqlSignatureStore
+from cargohold.metadata.sql_vulns import SqlVulnerabilityStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.oci.errors import RegistryError
 from cargohold.registry.jobs import PushJobs
@@ -102,6 +103,7 @@ def open_services(
         public_host=host,
         make_signing_keys=keys.ensure,
         close_signing_keys=keys.close,
+        vuln_store=SqlVulnerabilityStore(database),
         clock=clock,
     )
 

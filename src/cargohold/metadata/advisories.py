@@ -211,7 +211,8 @@ class AdvisoryStore(Protocol):
         ...
 
     async def warnings(self) -> list[WarningRow]:
-        """Every covered (repository, digest) of advisories not ``resolved``."""
+        """Every covered (repository, digest) of advisories neither ``resolved``
+        nor ``draft``."""
         ...
 
     async def marker(self) -> tuple[object, ...]:

@@ -278,7 +278,8 @@ advisories = sa.Table(
     sa.Column("revision", sa.Integer, nullable=False),  # the current one
     sa.Column("title", sa.String(255), nullable=False),
     sa.Column("severity", sa.String(16), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # upcoming|current|resolved
+    # draft|upcoming|current|resolved (a draft is not published: issue #8)
+    sa.Column("state", sa.String(16), nullable=False),
     sa.Column("document", sa.Text, nullable=False),  # JSON: the advisory as published
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),

@@ -31,6 +31,7 @@ from cargohold.metadata.database import Database
 from cargohold.metadata.outbox import OutboxMessage, enqueue_in
 
 RESOLVED = "resolved"
+DRAFT = "draft"
 _USER_PREFIX = "user:"
 ANONYMOUS_PREFIX = "anonymous"
 
@@ -472,7 +473,7 @@ class SqlAdvisoryStore:
         query = (
             sa.select(ad.c.repository, ad.c.digest, a.c.id, a.c.title, a.c.document)
             .join(a, a.c.id == ad.c.advisory)
-            .where(a.c.state != RESOLVED)
+            .where(a.c.state.not_in((RESOLVED, DRAFT)))
             .order_by(a.c.created_at, a.c.id)
         )
         rows = await self._db.read(lambda conn: conn.execute(query).all())

@@ -11,7 +11,10 @@ Who may do what:
 Every revision is kept with its actor; publishing and every update enqueue, in the
 same transaction, the ``fanout`` outbox message ``fanout:<id>:<revision>``, which the
 outbox worker hands to ``fan_out``. Manifest GET/HEAD answers carry a ``Warning``
-header for each advisory not ``resolved`` that covers the manifest (``WarningBoard``).
+header for each advisory neither ``resolved`` nor ``draft`` that covers the manifest
+(``WarningBoard``). A ``draft`` (``open_draft``: what the vulnerability matching
+proposes) is not published: no fan-out, no Warning, visible to administrators only,
+until an administrator updates it to another state.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ from cargohold.metadata.advisories import (
 from cargohold.metadata.outbox import EMAIL, FANOUT, OutboxMessage
 from cargohold.oci.errors import Denied
 from cargohold.registry.access import AccessService
-from cargohold.registry.admin import Conflict, NotFound
+from cargohold.registry.admin import Conflict, InvalidRequest, NotFound
 from cargohold.registry.advisory_document import (
+    DRAFT,
     merge,
     parse_document,
     warning_value,
@@ -55,6 +59,7 @@ from cargohold.settings import AdvisorySettings
 log = logging.getLogger(__name__)
 
 DAY = 86_400.0
+SYSTEM = "system"  # the actor of what the registry itself does
 ANONYMOUS_PREFIX = "anonymous"
 
 
@@ -76,6 +81,13 @@ def fanout_message(advisory: str, revision: int) -> OutboxMessage:
         channel=FANOUT,
         payload={"advisory": advisory, "revision": revision},
     )
+
+
+def fanout_of(document: Mapping[str, Any], revision: int) -> list[OutboxMessage]:
+    """The fan-out a revision enqueues: none while it is a draft."""
+    if document["state"] == DRAFT:
+        return []
+    return [fanout_message(str(document["id"]), revision)]
 
 
 class WarningBoard:
@@ -181,7 +193,7 @@ class AdvisoryService:
             document,
             actor=actor.subject,
             now=self._clock(),
-            outbox=[fanout_message(document["id"], 1)],
+            outbox=fanout_of(document, 1),
         )
         if record is None:
             raise Conflict(f"advisory {document['id']!r} exists; update it instead")
@@ -205,12 +217,35 @@ class AdvisoryService:
             expected_revision=current.revision,
             actor=actor.subject,
             now=self._clock(),
-            outbox=[fanout_message(advisory, current.revision + 1)],
+            outbox=fanout_of(document, current.revision + 1),
         )
         if record is None:
             raise Conflict(f"advisory {advisory!r} changed meanwhile; try again")
         self._record(actor, "advisory.update", record, client)
         await self.warnings.refresh()
+        return record
+
+    async def open_draft(self, data: Mapping[str, Any]) -> AdvisoryRecord | None:
+        """Save a draft advisory as the registry (``system``); None if an advisory
+        with that id exists (a draft is opened once per id).
+
+        Raises:
+            InvalidRequest: the document is not valid or not a draft.
+        """
+        document = parse_document(data).to_json()
+        if document["state"] != DRAFT:
+            raise InvalidRequest("open_draft saves drafts only")
+        record = await self._store.create(
+            document, actor=SYSTEM, now=self._clock(), outbox=[]
+        )
+        if record is not None and self._audit is not None:
+            self._audit.record(
+                SYSTEM,
+                "advisory.draft",
+                f"advisory:{record.id}",
+                client="",
+                detail='{"revision": 1}',
+            )
         return record
 
     async def _existing(self, advisory: str) -> AdvisoryRecord:
@@ -222,6 +257,8 @@ class AdvisoryService:
     async def _visible(self, actor: Principal, record: AdvisoryRecord) -> bool:
         if actor.is_admin:
             return True
+        if record.state == DRAFT:
+            return False
         repositories = sorted(
             {str(a["repository"]) for a in record.document.get("affected") or ()}
         )

@@ -3,7 +3,7 @@
 An advisory document is what an administrator publishes (``POST /api/v1/advisories``)::
 
     {"id", "title", "severity": critical|high|medium|low,
-     "state": upcoming|current|resolved, "description" (Markdown),
+     "state": draft|upcoming|current|resolved, "description" (Markdown),
      "affected": [{"repository", "digests": [...], "tags": [globs]}],
      "fixed_in": reference, "aliases": [CVE/GHSA ids], "url"}
 
@@ -25,7 +25,11 @@ from cargohold.oci.names import RepositoryName, is_tag
 from cargohold.registry.admin import InvalidRequest
 
 SEVERITIES = ("critical", "high", "medium", "low")
-STATES = ("upcoming", "current", "resolved")
+# A ``draft`` (opened by the vulnerability matching, or saved by an administrator) is
+# not published: no fan-out, no Warning header, not shown to non-administrators, until
+# an administrator moves it to another state; a published advisory never goes back.
+DRAFT = "draft"
+STATES = (DRAFT, "upcoming", "current", "resolved")
 FIELDS = (
     "id",
     "title",
@@ -41,7 +45,7 @@ FIELDS = (
 UPDATABLE = FIELDS[1:]
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _TAG_GLOB = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]{1,128}$")
 _URL = re.compile(r"^https?://[^\s\"<>\\]{1,2000}$")
 MAX_TITLE = 200
@@ -248,7 +252,7 @@ def parse_document(data: object) -> AdvisoryDocument:
         parse_fixed_in(fixed_in)
     aliases = _strings(data.get("aliases"), "aliases", limit=MAX_ALIASES)
     for alias in aliases:
-        if not _ALIAS.fullmatch(alias):
+        if not ALIAS.fullmatch(alias):
             raise InvalidRequest(f"aliases: not an identifier: {alias[:80]!r}")
     url = data.get("url")
     if url is not None and (not isinstance(url, str) or not _URL.fullmatch(url)):
@@ -281,6 +285,8 @@ def merge(current: AdvisoryDocument, changes: object) -> AdvisoryDocument:
         raise InvalidRequest(
             f"an update changes at least one of {', '.join(UPDATABLE)}"
         )
+    if current.state != DRAFT and changes.get("state") == DRAFT:
+        raise InvalidRequest("a published advisory cannot become a draft again")
     return parse_document(current.to_json() | changes)
 
 

@@ -13,10 +13,11 @@ from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.advisories import AdvisoryStore
 from cargohold.metadata.delivery import NoticeStore, OutboxStore
-from cargohold.metadata.outbox import EMAIL, FANOUT, SIGN, WEBHOOK
+from cargohold.metadata.outbox import EMAIL, FANOUT, MATCH, SIGN, WEBHOOK
 from cargohold.metadata.pulls import PullStore
 from cargohold.metadata.signatures import SignatureStore
 from cargohold.metadata.store import MetadataStore
+from cargohold.metadata.vulns import VulnerabilityStore
 from cargohold.metadata.webhooks import WebhookIndex
 from cargohold.registry.access import AccessService
 from cargohold.registry.accounts import Authenticator
@@ -40,6 +41,7 @@ from cargohold.registry.signing.service import SigningService
 from cargohold.registry.signing.simple import SimpleSigningFormat
 from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
+from cargohold.registry.vulns import VulnerabilityService
 from cargohold.registry.webhook_delivery import WebhookDispatcher, WebhookSender
 from cargohold.registry.webhooks import WebhookService
 from cargohold.settings import (
@@ -128,6 +130,8 @@ class Services:
     email: EmailSender | None
     # Writes what the registry attaches to images (signatures, attestations).
     attacher: Attacher
+    # The OSV feed, matching (outbox channel ``match``) and the vulnerability view.
+    vulns: VulnerabilityService
     # The registry's signatures (the ``sign`` job when signing is enabled) and the
     # signature API extension's store.
     signing: SigningService
@@ -165,6 +169,7 @@ class Services:
         public_host: str = "localhost:5000",
         make_signing_keys: Callable[[], object] | None = None,
         close_signing_keys: Callable[[], object] | None = None,
+        vuln_store: VulnerabilityStore,
         clock: Callable[[], float] = time.time,
     ) -> Services:
         limits = TagLimits(meta)
@@ -202,6 +207,16 @@ class Services:
             outbox.register(EMAIL, email.deliver)
         outbox.register(FANOUT, advisories.fan_out)
         outbox.register(WEBHOOK, sender.deliver)
+        vulns = VulnerabilityService(
+            vuln_store,
+            meta,
+            limits,
+            auth.access,
+            advisories,
+            window_days=advisory_settings.affected_window_days,
+            clock=clock,
+        )
+        outbox.register(MATCH, vulns.match)
         uploads = UploadService(meta, store, max_blob_bytes=max_blob_bytes)
         manifests = ManifestService(
             meta, limits, events=dispatcher, jobs=jobs, clock=clock
@@ -251,6 +266,7 @@ class Services:
             signing=signing,
             make_signing_keys=(make_signing_keys if signing_settings.enabled else None),
             close_signing_keys=close_signing_keys,
+            vulns=vulns,
         )
 
     async def start(self) -> None:

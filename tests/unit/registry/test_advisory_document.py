@@ -160,3 +160,13 @@ def test_warnings_stop_at_4096_bytes() -> None:
     assert kept == values[:4]
     assert sum(len(v) for v in kept) <= MAX_WARNING_BYTES
     assert within_limit(["y" * 5000, "short"]) == ["short"]
+
+
+def test_a_draft_may_be_published_but_never_drafted_again() -> None:
+    draft = parse_document(document(state="draft"))
+    assert draft.state == "draft"
+    assert merge(draft, {"title": "still a draft"}).state == "draft"
+    published = merge(draft, {"state": "current"})
+    assert published.state == "current"
+    with pytest.raises(InvalidRequest, match="cannot become a draft again"):
+        merge(published, {"state": "draft"})

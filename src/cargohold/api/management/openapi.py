@@ -22,6 +22,7 @@ from cargohold.api.management.openapi_ops import (
     op,
     path_param,
 )
+from cargohold.api.management.openapi_vulns import VULN_SCHEMAS, vuln_paths
 from cargohold.api.management.schemas import JSON, SCHEMAS, list_of, ref
 
 
@@ -281,7 +282,8 @@ def document() -> JSON:
             "description": (
                 "Organizations, users, roles, entitlements, pull tokens, CI "
                 "identities, repository visibility, the audit log, webhooks, "
-                "advisories, tag history and recorded pulls. Errors use the "
+                "advisories, tag history, recorded pulls and image "
+                "vulnerabilities. Errors use the "
                 "registry's shape, "
                 '{"errors": [{code, message, detail}]}. '
                 "Refused (403) when the registry runs with auth mode none."
@@ -289,9 +291,9 @@ def document() -> JSON:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"basic": []}, {"bearer": []}],
-        "paths": _paths() | pull_paths(),
+        "paths": _paths() | pull_paths() | vuln_paths(),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": SCHEMAS | VULN_SCHEMAS,
             "responses": {
                 f"E{code}": {
                     "description": text,

@@ -28,6 +28,7 @@ from cargohold.api.management import (
     tags,
     tokens,
     users,
+    vulns,
     webhooks,
 )
 from cargohold.api.management.auth import Authenticate, from_credentials
@@ -61,6 +62,11 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/repositories/{name:path}/settings", repositories.get_settings),
     ("PUT", "/repositories/{name:path}/settings", repositories.put_settings),
     ("GET", "/repositories/{name:path}/tags/{tag}/history", tags.tag_history),
+    (
+        "GET",
+        "/repositories/{name:path}/manifests/{reference}/vulnerabilities",
+        vulns.image_vulnerabilities,
+    ),
     ("GET", "/audit", audit.list_events),
     *webhooks.operations("/orgs/{org}/webhooks", webhooks.ORG),
     *webhooks.operations("/webhooks", webhooks.WIDE),

@@ -39,7 +39,7 @@ _ADVISORY_FIELDS: dict[str, Any] = {
     "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"},
     "title": {"type": "string", "minLength": 1, "maxLength": 200},
     "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
-    "state": {"type": "string", "enum": ["upcoming", "current", "resolved"]},
+    "state": {"type": "string", "enum": ["draft", "upcoming", "current", "resolved"]},
     "description": {"type": "string", "description": "Markdown"},
     "affected": _AFFECTED,
     "fixed_in": {
