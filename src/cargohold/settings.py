@@ -60,6 +60,14 @@ class ServerSettings:
             msg = f"server.public_url: {url!r} is not an http(s) URL"
             raise SettingsError(msg)
 
+    @property
+    def public_host(self) -> str:
+        """The registry's name in image references (``registry.example.com``):
+        ``public_url``'s host (and port), else the address it listens on."""
+        if self.public_url is not None:
+            return self.public_url.split("://", 1)[1].split("/", 1)[0]
+        return f"{self.host}:{self.port}"
+
 
 @dataclass(frozen=True, slots=True)
 class FilesystemStorage:

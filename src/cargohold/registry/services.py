@@ -20,7 +20,7 @@ from cargohold.registry.access import AccessService
 from cargohold.registry.accounts import Authenticator
 from cargohold.registry.admin import AdminService
 from cargohold.registry.advisories import AdvisoryService
-from cargohold.registry.attach import Attacher
+from cargohold.registry.attach import Attacher, AttachmentReader
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.email import EmailSender
@@ -122,6 +122,8 @@ class Services:
     email: EmailSender | None
     # Writes what the registry attaches to images (signatures, attestations).
     attacher: Attacher
+    # Reads attachments back (cosign tags, referrers, their blobs) as a caller.
+    attachments: AttachmentReader
 
     @classmethod
     def build(
@@ -187,10 +189,11 @@ class Services:
         manifests = ManifestService(
             meta, limits, events=dispatcher, jobs=jobs, clock=clock
         )
+        blobs = BlobService(meta, store, limits)
         return cls(
             meta=meta,
             store=store,
-            blobs=BlobService(meta, store, limits),
+            blobs=blobs,
             uploads=uploads,
             manifests=manifests,
             repositories=RepositoryService(meta, auth.access),
@@ -214,6 +217,7 @@ class Services:
             notices=NoticeService(notice_store, clock=clock),
             email=email,
             attacher=Attacher(uploads, manifests),
+            attachments=AttachmentReader(manifests, blobs),
         )
 
     async def start(self) -> None:
