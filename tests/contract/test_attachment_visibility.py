@@ -1,4 +1,4 @@
-"""Cosign attachment tags follow their image (``registry/limits.py``), on every database.
+"""Cosign attachment tags follow their image (``registry/limits.py``), every database.
 
 A tag ``sha256-<hex>.sig|.att|.sbom`` is readable by whoever may read manifest
 ``sha256:<hex>``, and so is what it reaches (its payload blobs); the attachments of

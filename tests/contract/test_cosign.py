@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import SSlibKey  # type: ignore[attr-defined]
 
@@ -71,6 +73,7 @@ class World:
     attestations: AttestationService
     verifier: VerifyService
     tmp: Path
+    sboms: FakeSboms
 
     def target(self, digest: str, repository: str = REPO) -> SigningTarget:
         return SigningTarget(
@@ -93,31 +96,7 @@ class World:
     async def push_image(
         self, seed: str, repository: str = REPO, tag: str = "v1"
     ) -> str:
-        attacher = self.services.attacher
-        config = await attacher.blob(
-            repository, json.dumps({"seed": seed}).encode(), "config"
-        )
-        layer = await attacher.blob(repository, seed.encode() * 100, "layer")
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": mediatypes.OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config.digest,
-                "size": config.size,
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer.digest,
-                    "size": layer.size,
-                }
-            ],
-        }
-        stored = await attacher.manifest(
-            repository, json.dumps(manifest).encode(), mediatypes.OCI_MANIFEST, tag=tag
-        )
-        return stored.digest
+        return await push_image(self.services, seed, repository, tag)
 
     async def put_manifest(
         self, repository: str, document: dict[str, Any], tag: str | None
@@ -131,6 +110,36 @@ class World:
         path = self.tmp / name
         path.write_bytes(data)
         return path
+
+
+async def push_image(
+    services: Services, seed: str, repository: str = REPO, tag: str = "v1"
+) -> str:
+    attacher = services.attacher
+    config = await attacher.blob(
+        repository, json.dumps({"seed": seed}).encode(), "config"
+    )
+    layer = await attacher.blob(repository, seed.encode() * 100, "layer")
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config.digest,
+            "size": config.size,
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": layer.digest,
+                "size": layer.size,
+            }
+        ],
+    }
+    stored = await attacher.manifest(
+        repository, json.dumps(manifest).encode(), mediatypes.OCI_MANIFEST, tag=tag
+    )
+    return stored.digest
 
 
 class FakeSboms:
@@ -155,6 +164,7 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
     )
     services = open_services(settings)
     keys = MemoryKeyStore()
+    sboms = FakeSboms()
     reader = services.attachments
     cosign = CosignFormat(services.attacher, reader, clock=lambda: 1_700_000_000.0)
     attestations = AttestationService(
@@ -164,18 +174,18 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
         services.auth.accounts.oidc,
         builder=f"https://{HOST}",
         public_host=HOST,
-        sbom=FakeSboms(),
+        sbom=sboms,
         clock=lambda: 1_700_000_100.0,
     )
     verifier = VerifyService(reader, [cosign], attestations, keys, public_host=HOST)
     try:
-        yield World(services, keys, cosign, attestations, verifier, tmp_path)
+        yield World(services, keys, cosign, attestations, verifier, tmp_path, sboms)
     finally:
         await services.close()
 
 
 def openssl_verifies(public_pem_path: Path, data: Path, signature: Path) -> bool:
-    done = subprocess.run(  # noqa: S603 - fixed program, test-made files
+    done = subprocess.run(
         [
             OPENSSL,
             "dgst",
@@ -259,7 +269,7 @@ async def test_rotation_appends_and_retired_keys_still_verify(world: World) -> N
     world.keys.rotate()
     await world.cosign.sign(target, world.keys)
     assert len((await world.manifest(sig_tag(digest)))["layers"]) == 2
-    reports = [r for r in await world.cosign.verify(target, world.keys)]
+    reports = await world.cosign.verify(target, world.keys)
     assert [r.verified for r in reports] == [True, True, True, True]
     states = {r.detail.split(", ")[1].split(" ")[0] for r in reports}
     assert states == {"active", "retired"}
@@ -269,8 +279,6 @@ async def client_sig_layer(
     world: World, digest: str, *, creator: str
 ) -> dict[str, Any]:
     """A layer as a client's cosign makes it, with the client's own key."""
-    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
 
     payload = simple_signing_payload(world.target(digest), timestamp=1)
     if creator != "cargohold":
@@ -489,12 +497,10 @@ async def test_sbom_attestations_and_their_source(world: World) -> None:
     with pytest.raises(DeliveryFailed) as not_yet:
         await world.attestations.handle(item(job))
     assert not not_yet.value.permanent
-    sboms = FakeSboms()
-    sboms.described[digest] = [
+    world.sboms.described[digest] = [
         (SPDX, {"spdxVersion": "SPDX-2.3", "name": "a"}),
         (CYCLONEDX, {"bomFormat": "CycloneDX", "specVersion": "1.6"}),
     ]
-    world.attestations._sbom = sboms  # noqa: SLF001 - the source, now described
     await world.attestations.handle(item(job))
     reports = await world.attestations.reports(REPO, digest)
     assert sorted(

@@ -295,9 +295,7 @@ class AttestationService:
         mine = [ecdsa.VerifyingKey(active.key_id, "active", public)]
         existing = await self._collect(repository, digest, mine)
         done = {
-            (r.where.split(" ", 1)[0], r.predicate_type)
-            for r in existing
-            if r.verified
+            (r.where.split(" ", 1)[0], r.predicate_type) for r in existing if r.verified
         }
         subject = statement(
             f"{self._public_host}/{repository}", digest, predicate_type, predicate
@@ -364,9 +362,7 @@ class AttestationService:
         )
 
     async def _att_layers(self, repository: str, digest: str) -> list[dict[str, Any]]:
-        stored = await self._reader.manifest(
-            system_access(repository), att_tag(digest)
-        )
+        stored = await self._reader.manifest(system_access(repository), att_tag(digest))
         if stored is None:
             return []
         layers = json.loads(stored.content).get("layers")
@@ -489,4 +485,3 @@ class AttestationService:
             detail,
             doc,
         )
-
