@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import subprocess
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +24,11 @@ from securesystemslib.dsse import Envelope
 from securesystemslib.signer import SSlibKey  # type: ignore[attr-defined]
 
 from cargohold.api.app import open_services
+from cargohold.auth.policy import Principal
 from cargohold.metadata.accounts import OidcIdentityRecord
 from cargohold.oci import mediatypes
 from cargohold.oci.digest import Digest
+from cargohold.oci.names import RepositoryName
 from cargohold.registry.attach import system_access
 from cargohold.registry.attestations import (
     ATT_ANNOTATION,
@@ -38,6 +41,8 @@ from cargohold.registry.attestations import (
     AttestationService,
     att_tag,
 )
+from cargohold.registry.limits import RepositoryAccess
+from cargohold.registry.manifests import ManifestRef
 from cargohold.registry.outbox import DeliveryFailed, OutboxItem
 from cargohold.registry.signing.cosign import (
     BUNDLE,
@@ -49,7 +54,12 @@ from cargohold.registry.signing.cosign import (
 )
 from cargohold.registry.signing.formats import SigningTarget
 from cargohold.registry.verify import VerifyService
-from cargohold.settings import DatabaseSettings, ServerSettings, Settings
+from cargohold.settings import (
+    DatabaseSettings,
+    ServerSettings,
+    Settings,
+    SigningSettings,
+)
 from tests.signing_keys import MemoryKeyStore, public_pem
 
 from .conftest import _migrated
@@ -112,9 +122,8 @@ class World:
         return path
 
 
-async def push_image(
-    services: Services, seed: str, repository: str = REPO, tag: str = "v1"
-) -> str:
+async def image_manifest(services: Services, seed: str, repository: str) -> bytes:
+    """Upload a small image's blobs to ``repository``; its manifest's bytes."""
     attacher = services.attacher
     config = await attacher.blob(
         repository, json.dumps({"seed": seed}).encode(), "config"
@@ -136,8 +145,15 @@ async def push_image(
             }
         ],
     }
-    stored = await attacher.manifest(
-        repository, json.dumps(manifest).encode(), mediatypes.OCI_MANIFEST, tag=tag
+    return json.dumps(manifest).encode()
+
+
+async def push_image(
+    services: Services, seed: str, repository: str = REPO, tag: str = "v1"
+) -> str:
+    content = await image_manifest(services, seed, repository)
+    stored = await services.attacher.manifest(
+        repository, content, mediatypes.OCI_MANIFEST, tag=tag
     )
     return stored.digest
 
@@ -561,3 +577,57 @@ async def test_a_tampered_attestation_fails_verify(world: World) -> None:
     assert not result.ok
     [failure] = result.failures
     assert "no registry key verifies the envelope" in failure
+
+
+# -- wired: a push queues the attestation, the outbox makes it ------------------------
+
+
+async def test_a_push_is_attested_through_the_outbox(
+    database_url: str, tmp_path: Path
+) -> None:
+    await _migrated(database_url).close()
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database=DatabaseSettings(url=database_url),
+        server=ServerSettings(public_url=f"https://{HOST}"),
+        signing=SigningSettings(enabled=True),
+    )
+    keys = MemoryKeyStore()
+    services = open_services(settings, signing_keys=keys)
+    try:
+        assert services.verifier is not None
+        assert "attest" in services.outbox.channels
+        content = await image_manifest(services, "a", REPO)
+        alice = RepositoryAccess(
+            RepositoryName.parse(REPO),
+            Principal("user", "user:alice"),
+            {"pull": None, "push": None},
+        )
+        pushed = await services.manifests.put(
+            alice, ManifestRef.parse("v1"), content, mediatypes.OCI_MANIFEST
+        )
+        # Queued by the PUT (the sign job too, run by the signing service).
+        assert await services.outbox.drain(until=time.time() + 60) >= 1
+
+        assert services.attestations is not None
+        reports = await services.attestations.reports(REPO, str(pushed.digest))
+        assert len(reports) == 2  # the referrer and the .att layer
+        provenance = reports[0]
+        assert all(r.verified and r.predicate_type == SLSA_PROVENANCE for r in reports)
+        assert provenance.statement is not None
+        external = provenance.statement["predicate"]["buildDefinition"][
+            "externalParameters"
+        ]
+        assert external == {"repository": REPO, "pusher": "user:alice", "tag": "v1"}
+
+        result = await services.verifier.verify(alice, "v1")
+        assert not result.ok  # attested, but not signed yet
+        await services.cosign.sign(
+            SigningTarget(
+                REPO, str(pushed.digest), mediatypes.OCI_MANIFEST, f"{HOST}/{REPO}"
+            ),
+            keys,
+        )
+        assert (await services.verifier.verify(alice, "v1")).ok
+    finally:
+        await services.close()

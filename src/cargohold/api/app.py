@@ -37,6 +37,7 @@ from cargohold.oci.errors import RegistryError
 from cargohold.registry.jobs import PushJobs
 from cargohold.registry.keyring import REFRESH_INTERVAL as KEY_REFRESH_INTERVAL
 from cargohold.registry.services import Services
+from cargohold.registry.signing.keys import KeyStore
 from cargohold.settings import FilesystemStorage, Settings
 from cargohold.storage.base import BlobStore
 from cargohold.storage.filesystem import FilesystemBlobStore
@@ -58,10 +59,12 @@ def open_services(
     settings: Settings,
     *,
     migrate: bool = True,
+    signing_keys: KeyStore | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Services:
     """Open the database and blob store named by ``settings``.
 
+    ``signing_keys``: the registry's signing keys (attestations, ``verify``).
     ``clock`` is the wall clock the services read for expiry (tests move it).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -90,6 +93,8 @@ def open_services(
         webhook_index=SqlWebhookIndex(database),
         webhooks=settings.webhooks,
         jobs=PushJobs(settings.signing, settings.sbom),
+        public_host=settings.server.public_host,
+        signing_keys=signing_keys,
         clock=clock,
     )
 

@@ -12,7 +12,7 @@ from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.advisories import AdvisoryStore
 from cargohold.metadata.delivery import NoticeStore, OutboxStore
-from cargohold.metadata.outbox import EMAIL, FANOUT, WEBHOOK
+from cargohold.metadata.outbox import ATTEST, EMAIL, FANOUT, WEBHOOK
 from cargohold.metadata.pulls import PullStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.metadata.webhooks import WebhookIndex
@@ -21,6 +21,7 @@ from cargohold.registry.accounts import Authenticator
 from cargohold.registry.admin import AdminService
 from cargohold.registry.advisories import AdvisoryService
 from cargohold.registry.attach import Attacher, AttachmentReader
+from cargohold.registry.attestations import AttestationService, SbomDocuments
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.email import EmailSender
@@ -33,8 +34,11 @@ from cargohold.registry.outbox import Outbox
 from cargohold.registry.pulls import PullService
 from cargohold.registry.repositories import RepositoryService
 from cargohold.registry.schedules import Scheduler, ScheduleStore
+from cargohold.registry.signing.cosign import CosignFormat
+from cargohold.registry.signing.keys import KeyStore
 from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
+from cargohold.registry.verify import VerifyService
 from cargohold.registry.webhook_delivery import WebhookDispatcher, WebhookSender
 from cargohold.registry.webhooks import WebhookService
 from cargohold.settings import (
@@ -124,6 +128,11 @@ class Services:
     attacher: Attacher
     # Reads attachments back (cosign tags, referrers, their blobs) as a caller.
     attachments: AttachmentReader
+    # The cosign signature format (the ``sign`` job runs it with the others).
+    cosign: CosignFormat
+    # The ``attest`` handler and ``verify``; None without signing keys.
+    attestations: AttestationService | None
+    verifier: VerifyService | None
 
     @classmethod
     def build(
@@ -148,8 +157,14 @@ class Services:
         webhook_index: WebhookIndex,
         webhooks: WebhookSettings | None = None,
         jobs: PushJobs | None = None,
+        signing_keys: KeyStore | None = None,
+        sbom_documents: SbomDocuments | None = None,
+        public_host: str = "",
         clock: Callable[[], float] = time.time,
     ) -> Services:
+        """``public_host``: the registry's name in image references (signatures
+        and attestations name it); ``signing_keys``: with them, the ``attest`` job
+        runs in this process and ``verifier`` checks signatures."""
         limits = TagLimits(meta)
         auth = AuthServices.build(accounts, settings, clock=clock)
         webhook_settings = webhooks or WebhookSettings()
@@ -190,6 +205,29 @@ class Services:
             meta, limits, events=dispatcher, jobs=jobs, clock=clock
         )
         blobs = BlobService(meta, store, limits)
+        attacher = Attacher(uploads, manifests)
+        attachments = AttachmentReader(manifests, blobs)
+        cosign = CosignFormat(attacher, attachments, clock=clock)
+        attestations = verifier = None
+        if signing_keys is not None:
+            attestations = AttestationService(
+                attacher,
+                attachments,
+                signing_keys,
+                accounts.oidc,
+                builder=public_url or f"https://{public_host}",
+                public_host=public_host,
+                sbom=sbom_documents,
+                clock=clock,
+            )
+            outbox.register(ATTEST, attestations.handle)
+            verifier = VerifyService(
+                attachments,
+                [cosign],
+                attestations,
+                signing_keys,
+                public_host=public_host,
+            )
         return cls(
             meta=meta,
             store=store,
@@ -216,8 +254,11 @@ class Services:
             outbox=outbox,
             notices=NoticeService(notice_store, clock=clock),
             email=email,
-            attacher=Attacher(uploads, manifests),
-            attachments=AttachmentReader(manifests, blobs),
+            attacher=attacher,
+            attachments=attachments,
+            cosign=cosign,
+            attestations=attestations,
+            verifier=verifier,
         )
 
     async def start(self) -> None:
