@@ -6,13 +6,17 @@ No OpenPGP key (the simple-signing format has its own tests): asking for one rai
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cargohold.registry.signing.keys import ECDSA_P256, EcdsaKey, PublicKey
 from cargohold.registry.signing.public_keys import ecdsa_key_id
+
+OPENSSL = "/usr/bin/openssl"
 
 
 def public_pem(key: ec.EllipticCurvePrivateKey) -> str:
@@ -62,3 +66,24 @@ class MemoryKeyStore:
     def openpgp_sign(self, data: bytes) -> bytes:
         msg = f"no OpenPGP key in this store to sign {len(data)} bytes"
         raise LookupError(msg)
+
+
+def openssl_verifies(public_pem_path: Path, data: Path, signature: Path) -> bool:
+    """Whether ``openssl dgst -sha256 -verify`` accepts ``signature`` over ``data``."""
+    done = subprocess.run(
+        [
+            OPENSSL,
+            "dgst",
+            "-sha256",
+            "-verify",
+            str(public_pem_path),
+            "-signature",
+            str(signature),
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    return done.returncode == 0 and "Verified OK" in done.stdout

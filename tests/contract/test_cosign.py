@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -60,7 +59,7 @@ from cargohold.settings import (
     Settings,
     SigningSettings,
 )
-from tests.signing_keys import MemoryKeyStore, public_pem
+from tests.signing_keys import MemoryKeyStore, openssl_verifies, public_pem
 
 from .conftest import _migrated
 
@@ -72,7 +71,6 @@ if TYPE_CHECKING:
 
 HOST = "registry.example.com"
 REPO = "acme/app"
-OPENSSL = "/usr/bin/openssl"
 
 
 @dataclass
@@ -198,26 +196,6 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
         yield World(services, keys, cosign, attestations, verifier, tmp_path, sboms)
     finally:
         await services.close()
-
-
-def openssl_verifies(public_pem_path: Path, data: Path, signature: Path) -> bool:
-    done = subprocess.run(
-        [
-            OPENSSL,
-            "dgst",
-            "-sha256",
-            "-verify",
-            str(public_pem_path),
-            "-signature",
-            str(signature),
-            str(data),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
-    return done.returncode == 0 and "Verified OK" in done.stdout
 
 
 # -- the .sig tag ---------------------------------------------------------------------
