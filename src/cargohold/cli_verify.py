@@ -1,11 +1,13 @@
 """``cargohold verify REF``: every signature and attestation of an image, checked.
 
 Runs on the data directory (``--data-dir`` / ``--config``), reading what the registry
-stores, and checks each cosign signature, Sigstore bundle and attestation envelope
-against the ECDSA public keys given with ``--key`` (PEM files such as the registry's
-``/.well-known/cargohold/cosign.pub``; give retired keys too) and the image's
-identity (``server.public_url``'s host + repository). Exit status 0 only if at least
-one registry signature verifies and nothing the registry made fails; 1 otherwise.
+stores, and checks each signature (every registered format) and attestation envelope
+against the registry's public keys, active and retired, and the image's identity
+(``server.public_url``'s host + repository). ``--key`` checks against the ECDSA public
+keys in the PEM files given instead (such as the registry's
+``/.well-known/cargohold/cosign.pub``; give retired keys too). Exit status 0 only if
+at least one registry signature verifies and nothing the registry made fails; 1
+otherwise; 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -72,33 +74,36 @@ async def _verify(
     from cargohold.api.app import open_services  # noqa: PLC0415
     from cargohold.registry.attach import system_access  # noqa: PLC0415
     from cargohold.registry.attestations import AttestationService  # noqa: PLC0415
-    from cargohold.registry.signing.cosign import CosignFormat  # noqa: PLC0415
     from cargohold.registry.signing.public_keys import PublicKeyFiles  # noqa: PLC0415
     from cargohold.registry.verify import VerifyService  # noqa: PLC0415
 
     try:
-        key_store = PublicKeyFiles(keys)
+        key_store = PublicKeyFiles(keys) if keys else None
     except (OSError, ValueError) as error:
         raise click.BadParameter(str(error), param_hint="--key") from error
     services = open_services(settings)
     try:
-        host = settings.server.public_host
-        reader = services.attachments
-        attestations = AttestationService(
-            services.attacher,
-            reader,
-            key_store,
-            services.auth.accounts.oidc,
-            builder=settings.server.public_url or f"https://{host}",
-            public_host=host,
-        )
-        verifier = VerifyService(
-            reader,
-            [CosignFormat(services.attacher, reader)],
-            attestations,
-            key_store,
-            public_host=host,
-        )
+        verifier = services.verifier
+        if key_store is not None:
+            host = settings.server.public_host
+            attestations = AttestationService(
+                services.attacher,
+                services.attachments,
+                key_store,
+                services.auth.accounts.oidc,
+                builder=settings.server.public_url or f"https://{host}",
+                public_host=host,
+            )
+            verifier = VerifyService(
+                services.attachments,
+                [services.cosign],
+                attestations,
+                key_store,
+                public_host=host,
+            )
+        if verifier is None:
+            msg = "the registry's signing keys are not available here: pass --key"
+            raise click.UsageError(msg)
         result = await verifier.verify(system_access(ref.repository), ref.reference)
     finally:
         await services.close()
@@ -146,9 +151,9 @@ def _print(answer: dict[str, object]) -> None:
     "--key",
     "keys",
     multiple=True,
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="An ECDSA P-256 public key (PEM) of the registry; repeat for retired keys.",
+    help="Check against this ECDSA P-256 public key (PEM) instead of the registry's "
+    "keys; repeat for retired keys.",
 )
 @click.option(
     "--config",

@@ -107,3 +107,7 @@ def test_verify_cli(database_url: str, tmp_path: Path) -> None:
     code, output = verify("--key", str(config), "acme/app:v1")
     assert code == 2
     assert "not a PEM public key" in output
+    # No --key and no signing keys in this process's services.
+    code, output = verify("acme/app:v1")
+    assert code == 2
+    assert "pass --key" in output
