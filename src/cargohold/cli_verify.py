@@ -116,6 +116,7 @@ async def _verify(
             {k: v for k, v in dataclasses.asdict(a).items() if k != "statement"}
             for a in result.attestations
         ],
+        "sboms": [dataclasses.asdict(s) for s in result.sboms],
     }
 
 
@@ -142,6 +143,11 @@ def _print(answer: dict[str, object]) -> None:
         key = f"key {str(key_id)[:12]}" if key_id else "no registry key"
         mark = "ok  " if ok else "FAIL" if signer == "registry" else "----"
         click.echo(f"  {mark} {what} {kind} ({signer}, {key}): {detail}")
+    for sbom in answer["sboms"]:  # type: ignore[attr-defined]
+        click.echo(
+            f"  ---- sbom {sbom['media_type']} (client, unsigned): "
+            f"{sbom['where']}: {sbom['digest']}"
+        )
     click.echo("verified" if answer["verified"] else "NOT verified")
 
 

@@ -39,6 +39,8 @@ from cargohold.registry.attestations import (
     SPDX,
     AttestationService,
     att_tag,
+    sbom_tag,
+    sign_envelope,
 )
 from cargohold.registry.limits import RepositoryAccess
 from cargohold.registry.manifests import ManifestRef
@@ -609,3 +611,73 @@ async def test_a_push_is_attested_through_the_outbox(
         assert (await services.verifier.verify(alice, "v1")).ok
     finally:
         await services.close()
+
+
+async def test_client_attachments_are_listed_beside_the_registrys(world: World) -> None:
+    digest = await world.push_image("a")
+    await world.cosign.sign(world.target(digest), world.keys)
+    await world.attestations.handle(
+        item({"repository": REPO, "digest": digest, "kind": "provenance", "at": 1.0})
+    )
+    attacher = world.services.attacher
+    # A client's own attestation (its key), a .sbom tag and an SBOM referrer.
+    theirs = MemoryKeyStore()
+    doc = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "x", "digest": {"sha256": digest[7:]}}],
+        "predicateType": "https://example.com/test-result/v1",
+        "predicate": {"passed": True},
+    }
+    envelope = json.dumps(sign_envelope(doc, theirs)).encode()
+    stored = await attacher.blob(REPO, envelope, DSSE)
+    att = await world.manifest(att_tag(digest))
+    att["layers"].append(
+        {
+            "mediaType": DSSE,
+            "digest": stored.digest,
+            "size": stored.size,
+            "annotations": {ATT_ANNOTATION: "https://example.com/test-result/v1"},
+        }
+    )
+    await world.put_manifest(REPO, att, att_tag(digest))
+    spdx = await attacher.blob(REPO, b'{"spdxVersion":"SPDX-2.3"}', "text/spdx+json")
+    empty = await attacher.blob(REPO, b"{}", mediatypes.OCI_EMPTY)
+    layer = {"mediaType": "text/spdx+json", "digest": spdx.digest, "size": spdx.size}
+    config = {
+        "mediaType": "application/vnd.oci.image.config.v1+json",
+        "digest": empty.digest,
+        "size": empty.size,
+    }
+    base = {"schemaVersion": 2, "mediaType": mediatypes.OCI_MANIFEST}
+    await world.put_manifest(
+        REPO, {**base, "config": config, "layers": [layer]}, sbom_tag(digest)
+    )
+    image = await world.services.attachments.manifest(system_access(REPO), digest)
+    assert image is not None
+    referrer = {
+        **base,
+        "artifactType": "application/spdx+json",
+        "config": {**config, "mediaType": mediatypes.OCI_EMPTY},
+        "layers": [{**layer, "mediaType": "application/spdx+json"}],
+        "subject": {
+            "mediaType": mediatypes.OCI_MANIFEST,
+            "digest": digest,
+            "size": len(image.content),
+        },
+    }
+    referrer_digest = await world.put_manifest(REPO, referrer, None)
+
+    result = await world.verifier.verify(system_access(REPO), digest)
+    assert result.ok, result.failures
+    by_signer = sorted(
+        (a.signer, a.predicate_type, a.verified) for a in result.attestations
+    )
+    assert by_signer == [
+        ("client", "https://example.com/test-result/v1", False),
+        ("registry", SLSA_PROVENANCE, True),
+        ("registry", SLSA_PROVENANCE, True),
+    ]
+    assert sorted((s.media_type, s.where) for s in result.sboms) == [
+        ("application/spdx+json", f"referrer {referrer_digest}"),
+        ("text/spdx+json", f"{sbom_tag(digest)} layer 0"),
+    ]

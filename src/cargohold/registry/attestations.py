@@ -67,6 +67,19 @@ SPDX = "https://spdx.dev/Document/v2.3"
 CYCLONEDX = "https://cyclonedx.org/bom/v1.6"
 BUILD_TYPE = "https://cargohold.dev/push/v1"
 PROVENANCE, SBOM = "provenance", "sbom"
+# Media types of SBOM documents clients attach unsigned (``cosign attach sbom``, a
+# referrer pushed with oras): listed, not checked.
+SBOM_MEDIA_TYPES = frozenset(
+    {
+        "application/spdx+json",
+        "text/spdx+json",
+        "text/spdx",
+        "application/vnd.cyclonedx+json",
+        "application/vnd.cyclonedx+xml",
+        "application/vnd.cyclonedx",
+        "application/vnd.syft+json",
+    }
+)
 
 
 class SbomDocuments(Protocol):
@@ -90,8 +103,27 @@ class AttestationReport:
     statement: dict[str, Any] | None  # the verified (or, unverified, claimed) statement
 
 
+@dataclass(frozen=True, slots=True)
+class AttachedSbom:
+    """An SBOM a client attached without a signature (nothing to verify)."""
+
+    media_type: str
+    where: str  # "referrer <digest>" or "<tag> layer <n>"
+    digest: str  # the document's blob
+    size: int
+
+
+def _size(descriptor: dict[str, Any]) -> int:
+    size = descriptor.get("size")
+    return size if isinstance(size, int) else 0
+
+
 def att_tag(digest: str) -> str:
     return digest.replace(":", "-", 1) + ".att"
+
+
+def sbom_tag(digest: str) -> str:
+    return digest.replace(":", "-", 1) + ".sbom"
 
 
 def statement(
@@ -361,8 +393,42 @@ class AttestationService:
             tag=None,
         )
 
+    async def sboms(self, repository: str, digest: str) -> list[AttachedSbom]:
+        """Unsigned SBOMs attached to ``digest``: the layers of its ``.sbom`` tag and
+        referrers whose artifactType is an SBOM media type."""
+        tag = sbom_tag(digest)
+        found = [
+            AttachedSbom(
+                str(layer.get("mediaType", "")),
+                f"{tag} layer {n}",
+                str(layer.get("digest", "")),
+                _size(layer),
+            )
+            for n, layer in enumerate(await self._tag_layers(repository, tag))
+        ]
+        access = system_access(repository)
+        for d in await self._reader.referrers(access, Digest.parse(digest), None):
+            if d.artifact_type not in SBOM_MEDIA_TYPES:
+                continue
+            stored = await self._reader.manifest(access, str(d.digest))
+            layers = json.loads(stored.content).get("layers") if stored else None
+            found += [
+                AttachedSbom(
+                    str(layer.get("mediaType", d.artifact_type)),
+                    f"referrer {d.digest}",
+                    str(layer.get("digest", "")),
+                    _size(layer),
+                )
+                for layer in layers or []
+                if isinstance(layer, dict)
+            ]
+        return found
+
     async def _att_layers(self, repository: str, digest: str) -> list[dict[str, Any]]:
-        stored = await self._reader.manifest(system_access(repository), att_tag(digest))
+        return await self._tag_layers(repository, att_tag(digest))
+
+    async def _tag_layers(self, repository: str, tag: str) -> list[dict[str, Any]]:
+        stored = await self._reader.manifest(system_access(repository), tag)
         if stored is None:
             return []
         layers = json.loads(stored.content).get("layers")

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 
 from cargohold.oci.errors import ManifestUnknown
 from cargohold.registry.attach import AttachmentReader
-from cargohold.registry.attestations import AttestationReport, AttestationService
+from cargohold.registry.attestations import (
+    AttachedSbom,
+    AttestationReport,
+    AttestationService,
+)
 from cargohold.registry.limits import RepositoryAccess
 from cargohold.registry.signing.formats import (
     SignatureFormat,
@@ -34,6 +38,8 @@ class Verification:
     docker_reference: str
     signatures: list[SignatureReport]
     attestations: list[AttestationReport]
+    # Unsigned SBOMs clients attached: listed beside the attestations, not judged.
+    sboms: list[AttachedSbom]
 
     @property
     def failures(self) -> list[str]:
@@ -94,13 +100,16 @@ class VerifyService:
         signatures: list[SignatureReport] = []
         for signature_format in self._formats:
             signatures += await signature_format.verify(target, self._keys)
-        attestations = []
+        attestations: list[AttestationReport] = []
+        sboms: list[AttachedSbom] = []
         if self._attestations is not None:
             attestations = await self._attestations.reports(repository, target.digest)
+            sboms = await self._attestations.sboms(repository, target.digest)
         return Verification(
             repository,
             target.digest,
             target.docker_reference,
             signatures,
             attestations,
+            sboms,
         )
