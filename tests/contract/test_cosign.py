@@ -517,6 +517,13 @@ async def test_bad_attest_payloads_are_dead(world: World) -> None:
         {"repository": REPO, "kind": "sbom"},
         {"repository": REPO, "digest": "sha256:nothex", "kind": "sbom"},
         {"repository": REPO, "digest": "sha256:" + "0" * 64, "kind": "poem"},
+        {"repository": "Not/A/Name", "digest": "sha256:" + "0" * 64, "kind": "sbom"},
+        {
+            "repository": REPO,
+            "digest": "sha256:" + "0" * 64,
+            "kind": "provenance",
+            "at": "noon",
+        },
     ):
         with pytest.raises(DeliveryFailed) as failed:
             await world.attestations.handle(item(payload))

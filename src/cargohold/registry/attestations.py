@@ -46,6 +46,7 @@ from cargohold.metadata.accounts import OidcIdentityIndex
 from cargohold.oci import mediatypes
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import RegistryError
+from cargohold.oci.names import RepositoryName
 from cargohold.registry.attach import Attacher, AttachmentReader, system_access
 from cargohold.registry.outbox import DeliveryFailed, OutboxItem
 from cargohold.registry.signing import ecdsa
@@ -259,14 +260,15 @@ class AttestationService:
         """The ``attest`` outbox handler."""
         payload = item.payload
         try:
-            repository = str(payload["repository"])
+            repository = RepositoryName.parse(str(payload["repository"])).value
             digest = str(Digest.parse(str(payload["digest"])))
             kind = payload["kind"]
-        except (KeyError, RegistryError) as error:
+            at = float(payload.get("at", 0.0))
+        except (KeyError, TypeError, ValueError, RegistryError) as error:
             msg = f"bad attest payload: {error}"
             raise DeliveryFailed(msg, permanent=True) from error
         if kind == PROVENANCE:
-            predicates = [(SLSA_PROVENANCE, await self._provenance(item))]
+            predicates = [(SLSA_PROVENANCE, await self._provenance(item, at))]
         elif kind == SBOM:
             predicates = await self._sboms(repository, digest)
         else:
@@ -280,8 +282,9 @@ class AttestationService:
                 repository, digest, target.media_type, predicate_type, predicate
             )
 
-    async def _provenance(self, item: OutboxItem) -> dict[str, Any]:
+    async def _provenance(self, item: OutboxItem, at: float) -> dict[str, Any]:
         payload = item.payload
+        tag = payload.get("tag")
         actor = str(payload.get("actor", ""))
         oidc = None
         if actor.startswith("oidc:"):
@@ -291,9 +294,9 @@ class AttestationService:
         return provenance_predicate(
             builder=self._builder,
             repository=str(payload["repository"]),
-            tag=payload.get("tag"),
+            tag=None if tag is None else str(tag),
             actor=actor,
-            at=float(payload.get("at", 0.0)),
+            at=at,
             finished=self._clock(),
             oidc=oidc,
             invocation=item.key,
