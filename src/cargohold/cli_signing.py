@@ -35,9 +35,8 @@ def _keys(settings: Settings) -> FileKeyStore:
     from cargohold.registry.signing.file_keys import (  # noqa: PLC0415
         FileKeyStore,
     )
-    from cargohold.registry.signing.service import public_host  # noqa: PLC0415
 
-    return FileKeyStore(settings.signing_key_dir, identity=public_host(settings.server))
+    return FileKeyStore(settings.signing_key_dir, identity=settings.server.public_host)
 
 
 _config = click.option(

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "CARGOHOLD_"
 DEFAULT_DATA_DIR = Path("cargohold-data")
@@ -59,6 +60,15 @@ class ServerSettings:
         ):
             msg = f"server.public_url: {url!r} is not an http(s) URL"
             raise SettingsError(msg)
+
+    @property
+    def public_host(self) -> str:
+        """The registry's name in image references (``registry.example.com``):
+        ``public_url``'s host (and port), else the address it listens on."""
+        if self.public_url is not None:
+            return urlsplit(self.public_url).netloc
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)

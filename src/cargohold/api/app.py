@@ -41,7 +41,7 @@ from cargohold.registry.jobs import PushJobs
 from cargohold.registry.keyring import REFRESH_INTERVAL as KEY_REFRESH_INTERVAL
 from cargohold.registry.services import Services
 from cargohold.registry.signing.file_keys import FileKeyStore
-from cargohold.registry.signing.service import public_host
+from cargohold.registry.signing.keys import KeyStore
 from cargohold.settings import FilesystemStorage, Settings
 from cargohold.storage.base import BlobStore
 from cargohold.storage.filesystem import FilesystemBlobStore
@@ -63,10 +63,13 @@ def open_services(
     settings: Settings,
     *,
     migrate: bool = True,
+    signing_keys: KeyStore | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Services:
     """Open the database and blob store named by ``settings``.
 
+    ``signing_keys``: the registry's signing keys; default the files in
+    ``signing.key_dir`` (made at start when signing is enabled and there are none).
     ``clock`` is the wall clock the services read for expiry (tests move it).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -75,8 +78,11 @@ def open_services(
         from cargohold.metadata.migrate import upgrade  # noqa: PLC0415 - Alembic is big
 
         upgrade(database)
-    host = public_host(settings.server)
-    keys = FileKeyStore(settings.signing_key_dir, identity=host)
+    host = settings.server.public_host
+    files = None
+    keys = signing_keys
+    if keys is None:
+        keys = files = FileKeyStore(settings.signing_key_dir, identity=host)
     return Services.build(
         SqlMetadataStore(database),
         build_store(settings),
@@ -101,8 +107,8 @@ def open_services(
         signing_keys=keys,
         signing_settings=settings.signing,
         public_host=host,
-        make_signing_keys=keys.ensure,
-        close_signing_keys=keys.close,
+        make_signing_keys=files.ensure if files else None,
+        close_signing_keys=files.close if files else None,
         vuln_store=SqlVulnerabilityStore(database),
         clock=clock,
     )

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 
 from cargohold.auth.policy import ALL_ACTIONS, Principal
 from cargohold.oci.digest import Digest
+from cargohold.oci.errors import BlobUnknown, ManifestUnknown
+from cargohold.oci.manifest import Descriptor
 from cargohold.oci.names import RepositoryName
+from cargohold.registry.blobs import BlobService
 from cargohold.registry.limits import RepositoryAccess
-from cargohold.registry.manifests import ManifestRef, ManifestService
+from cargohold.registry.manifests import ManifestRef, ManifestService, StoredManifest
 from cargohold.registry.uploads import UploadService
 
 SYSTEM = Principal("system", "system", is_admin=True)
@@ -63,3 +66,55 @@ class Attacher:
             system_access(repository), ref, content, media_type
         )
         return Attached(str(stored.digest), len(content), media_type)
+
+
+# What the registry reads back of an attachment (a signature payload, a bundle, a DSSE
+# envelope) is small; anything larger is not one of them and is not read.
+MAX_ATTACHMENT_BYTES = 32 * 1024 * 1024
+
+
+class AttachmentReader:
+    """Reads attachments (cosign tags, referrers, their blobs) as a given caller.
+
+    Every read goes through the manifest and blob services with the caller's
+    ``RepositoryAccess``, so what a caller sees of an image's signatures and
+    attestations follows what it may pull.
+    """
+
+    def __init__(self, manifests: ManifestService, blobs: BlobService) -> None:
+        self._manifests = manifests
+        self._blobs = blobs
+
+    async def manifest(
+        self, access: RepositoryAccess, reference: str
+    ) -> StoredManifest | None:
+        """The manifest a tag or digest names, or None when there is none."""
+        try:
+            return await self._manifests.get(access, ManifestRef.parse(reference))
+        except ManifestUnknown:
+            return None
+
+    async def referrers(
+        self, access: RepositoryAccess, subject: Digest, artifact_type: str | None
+    ) -> list[Descriptor]:
+        found = await self._manifests.referrers(access, subject, artifact_type)
+        return found.descriptors
+
+    async def blob(self, access: RepositoryAccess, digest: Digest) -> bytes:
+        """A small blob's bytes, checked against ``digest``.
+
+        Raises:
+            BlobUnknown: not in the repository, too large to be an attachment, or
+                its bytes do not hash to ``digest``.
+        """
+        blob = await self._blobs.get(access, digest)
+        if blob.size > MAX_ATTACHMENT_BYTES:
+            raise BlobUnknown(f"{digest} is larger than an attachment may be")
+        data = bytearray()
+        async for chunk in self._blobs.stream(blob):
+            data += chunk
+            if len(data) > MAX_ATTACHMENT_BYTES:
+                raise BlobUnknown(f"{digest} is larger than an attachment may be")
+        if Digest.of(bytes(data), digest.algorithm) != digest:
+            raise BlobUnknown(f"{digest}: stored bytes do not match the digest")
+        return bytes(data)

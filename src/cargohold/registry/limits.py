@@ -8,6 +8,9 @@ handler can forget a check. The rules for a caller limited to some tags:
 - a tag: it must match the patterns (read, push and delete alike);
 - a digest (manifest or blob) to read: it must be *reachable* from the allowed tags
   (the manifests they point at, index children, referrers, the blobs those reference);
+- a cosign attachment tag ``sha256-<hex>.sig|.att|.sbom`` to read: readable by whoever
+  may read manifest ``sha256:<hex>`` (signatures and attestations follow the image),
+  and so is what it reaches;
 - a manifest pushed by digest: allowed (index children come before the tagged index);
 - a pushed referrer's subject: reachable, or reached by no other tag, so nobody attaches
   signatures or attestations to content outside their tags;
@@ -38,6 +41,7 @@ from cargohold.metadata.store import MetadataStore
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUnknown, Denied, RegistryError, Unauthorized
 from cargohold.oci.names import RepositoryName
+from cargohold.registry.jobs import attached_to
 
 # Seconds a computed tag reach may still grant reads after a retag closed it.
 CONTENT_VIEW_TTL = 2.0
@@ -141,9 +145,16 @@ class TagLimits:
         cached = self._views.get(key)
         if not fresh and cached is not None and cached[1] > now:
             return cached[0]
-        manifests, blobs = await self._meta.manifests.reachable(
+        direct, _ = await self._meta.manifests.reachable(
             repository, lambda tag: tag_allowed(tag, tags)
         )
+
+        def attached(tag: str) -> bool:
+            return tag_allowed(tag, tags) or attached_to(tag) in direct
+
+        # A second pass adds the cosign tags of what the first reached; it is needed
+        # only when the repository has such tags, which the first cannot tell.
+        manifests, blobs = await self._meta.manifests.reachable(repository, attached)
         view = ContentView(manifests, blobs)
         self._views[key] = (view, now + CONTENT_VIEW_TTL)
         if len(self._views) > MAX_CACHED_VIEWS:
@@ -162,9 +173,25 @@ class TagLimits:
         if not access.allows_tag(tag, action):
             raise access.refusal(f"tag {tag!r}", action)
 
-    @staticmethod
-    def visible_tags(access: RepositoryAccess, tags: list[str]) -> list[str]:
-        return [t for t in tags if access.allows_tag(t)]
+    async def require_readable_tag(self, access: RepositoryAccess, tag: str) -> None:
+        """A tag to pull: allowed by the patterns, or a cosign attachment tag of a
+        manifest the caller may read."""
+        if access.allows_tag(tag):
+            return
+        subject = attached_to(tag)
+        if subject is None or not await self.reaches(access, Digest.parse(subject)):
+            raise access.refusal(f"tag {tag!r}")
+
+    async def visible_tags(
+        self, access: RepositoryAccess, tags: list[str]
+    ) -> list[str]:
+        """The tags of ``tags`` the caller may pull (cosign tags of what it reads)."""
+        if access.tags is None:
+            return tags
+        view = await self.content_view(access.repository.value, access.tags)
+        return [
+            t for t in tags if access.allows_tag(t) or attached_to(t) in view.manifests
+        ]
 
     async def reaches(self, access: RepositoryAccess, digest: Digest) -> bool:
         """Whether the caller may read ``digest`` (a manifest or a blob).

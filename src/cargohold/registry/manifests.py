@@ -120,7 +120,7 @@ class ManifestService:
         """The manifest a tag points at, or the one with that digest."""
         repo = access.require(PULL)
         if ref.tag is not None:
-            self._limits.require_tag(access, ref.tag.value)
+            await self._limits.require_readable_tag(access, ref.tag.value)
             record = await self._meta.manifests.by_tag(repo.value, ref.tag.value)
         else:
             assert ref.digest is not None  # noqa: S101 - a tag or a digest
@@ -246,7 +246,7 @@ class ManifestService:
         repo = access.require(PULL)
 
         async def keep(tags: list[str]) -> list[str]:
-            return self._limits.visible_tags(access, tags)
+            return await self._limits.visible_tags(access, tags)
 
         async def fetch(after: str | None, count: int | None) -> list[str]:
             return await self._meta.manifests.tags(repo.value, last=after, limit=count)

@@ -13,7 +13,7 @@ from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.advisories import AdvisoryStore
 from cargohold.metadata.delivery import NoticeStore, OutboxStore
-from cargohold.metadata.outbox import EMAIL, FANOUT, MATCH, SIGN, WEBHOOK
+from cargohold.metadata.outbox import ATTEST, EMAIL, FANOUT, MATCH, SIGN, WEBHOOK
 from cargohold.metadata.pulls import PullStore
 from cargohold.metadata.signatures import SignatureStore
 from cargohold.metadata.store import MetadataStore
@@ -23,7 +23,8 @@ from cargohold.registry.access import AccessService
 from cargohold.registry.accounts import Authenticator
 from cargohold.registry.admin import AdminService
 from cargohold.registry.advisories import AdvisoryService
-from cargohold.registry.attach import Attacher
+from cargohold.registry.attach import Attacher, AttachmentReader
+from cargohold.registry.attestations import AttestationService, SbomDocuments
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.email import EmailSender
@@ -36,11 +37,13 @@ from cargohold.registry.outbox import Outbox
 from cargohold.registry.pulls import PullService
 from cargohold.registry.repositories import RepositoryService
 from cargohold.registry.schedules import Scheduler, ScheduleStore
+from cargohold.registry.signing.cosign import CosignFormat
 from cargohold.registry.signing.keys import KeyStore
 from cargohold.registry.signing.service import SigningService
 from cargohold.registry.signing.simple import SimpleSigningFormat
 from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
+from cargohold.registry.verify import VerifyService
 from cargohold.registry.vulns import VulnerabilityService
 from cargohold.registry.webhook_delivery import WebhookDispatcher, WebhookSender
 from cargohold.registry.webhooks import WebhookService
@@ -135,6 +138,13 @@ class Services:
     # The registry's signatures (the ``sign`` job when signing is enabled) and the
     # signature API extension's store.
     signing: SigningService
+    # Reads attachments back (cosign tags, referrers, their blobs) as a caller.
+    attachments: AttachmentReader
+    # The cosign signature format (the ``sign`` job runs it with the others).
+    cosign: CosignFormat
+    # The ``attest`` handler (registered when signing is enabled) and ``verify``.
+    attestations: AttestationService
+    verifier: VerifyService
     # Makes the signing keys when signing is enabled and none exist (blocking).
     make_signing_keys: Callable[[], object] | None = None
     # Releases what the key store holds open (a gpg-agent); blocking.
@@ -170,8 +180,13 @@ class Services:
         make_signing_keys: Callable[[], object] | None = None,
         close_signing_keys: Callable[[], object] | None = None,
         vuln_store: VulnerabilityStore,
+        sbom_documents: SbomDocuments | None = None,
         clock: Callable[[], float] = time.time,
     ) -> Services:
+        """``public_host``: the registry's name in image references (signatures
+        and attestations name it). With ``signing_settings.enabled``, this process
+        runs the ``sign`` and ``attest`` jobs; ``verifier`` checks signatures
+        against ``signing_keys`` either way."""
         limits = TagLimits(meta)
         auth = AuthServices.build(accounts, settings, clock=clock)
         webhook_settings = webhooks or WebhookSettings()
@@ -234,12 +249,35 @@ class Services:
                 signature_store, limiter=anyio.CapacityLimiter(1), clock=clock
             )
         )
+        blobs = BlobService(meta, store, limits)
+        attacher = Attacher(uploads, manifests)
+        attachments = AttachmentReader(manifests, blobs)
+        cosign = CosignFormat(attacher, attachments, clock=clock)
+        signing.register(cosign)
+        attestations = AttestationService(
+            attacher,
+            attachments,
+            signing_keys,
+            accounts.oidc,
+            builder=public_url or f"https://{public_host}",
+            public_host=public_host,
+            sbom=sbom_documents,
+            clock=clock,
+        )
+        verifier = VerifyService(
+            attachments,
+            signing.formats,
+            attestations,
+            signing_keys,
+            public_host=public_host,
+        )
         if signing_settings.enabled:
             outbox.register(SIGN, signing.sign_job)
+            outbox.register(ATTEST, attestations.handle)
         return cls(
             meta=meta,
             store=store,
-            blobs=BlobService(meta, store, limits),
+            blobs=blobs,
             uploads=uploads,
             manifests=manifests,
             repositories=RepositoryService(meta, auth.access),
@@ -262,11 +300,15 @@ class Services:
             outbox=outbox,
             notices=NoticeService(notice_store, clock=clock),
             email=email,
-            attacher=Attacher(uploads, manifests),
+            attacher=attacher,
+            vulns=vulns,
             signing=signing,
+            attachments=attachments,
+            cosign=cosign,
+            attestations=attestations,
+            verifier=verifier,
             make_signing_keys=(make_signing_keys if signing_settings.enabled else None),
             close_signing_keys=close_signing_keys,
-            vulns=vulns,
         )
 
     async def start(self) -> None:

@@ -15,7 +15,6 @@ from cargohold.registry.signing.service import (
     SignatureInvalid,
     extension_entry,
     parse_extension_signature,
-    public_host,
 )
 from cargohold.registry.signing.simple import check_payload, payload
 from cargohold.settings import ServerSettings
@@ -140,4 +139,4 @@ def test_extension_entry_round_trips_through_the_parser() -> None:
     ],
 )
 def test_public_host(server: ServerSettings, host: str) -> None:
-    assert public_host(server) == host
+    assert server.public_host == host

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 
@@ -40,7 +39,6 @@ from cargohold.registry.signing.formats import (
     SigningTarget,
 )
 from cargohold.registry.signing.keys import KeyStore, PublicKey
-from cargohold.settings import ServerSettings
 
 # The extension's schema and type (containers/image docker/docker_client.go).
 EXTENSION_SCHEMA_VERSION = 2
@@ -60,15 +58,6 @@ class SignatureInvalid(RegistryError):
     code = "SIGNATURE_INVALID"
     message = "signature invalid"
     status = 400
-
-
-def public_host(server: ServerSettings) -> str:
-    """The registry's host[:port] in image references: ``server.public_url``'s, else
-    the address it listens on."""
-    if server.public_url:
-        return urlsplit(server.public_url).netloc
-    host = f"[{server.host}]" if ":" in server.host else server.host
-    return f"{host}:{server.port}"
 
 
 @dataclass(frozen=True, slots=True)
