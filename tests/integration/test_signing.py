@@ -52,10 +52,15 @@ async def test_a_push_is_signed_once_by_the_queued_job(
     again = (await client.get(f"/extensions/v2/acme/app/signatures/{digest}")).json()
     assert again == listed
     reports = await services_of(client).signing.verify("acme/app", digest)
+    # One signature per format, each once, all the registry's.
     assert [(r.format, r.verified, r.signer) for r in reports] == [
-        ("simple-signing", True, "registry")
+        ("simple-signing", True, "registry"),
+        ("cosign", True, "registry"),
+        ("sigstore-bundle", True, "registry"),
     ]
-    assert reports[0].key_id == services_of(client).signing.keys.openpgp_fingerprint()
+    keys = services_of(client).signing.keys
+    assert reports[0].key_id == keys.openpgp_fingerprint()
+    assert reports[1].key_id == reports[2].key_id == keys.ecdsa().key_id
 
 
 async def test_signing_off_queues_nothing_and_publishes_no_keys(
@@ -131,9 +136,11 @@ async def test_signatures_follow_the_tiers(make_client: MakeClient) -> None:
     answer = await client.get(f"{base}/{d['version']}", headers=admin)
     assert len(answer.json()["signatures"]) == 2
     reports = await services_of(client).signing.verify("acme/python", d["version"])
-    assert sorted((r.signer, r.verified) for r in reports) == [
-        ("registry", True),
-        ("user:root", False),
+    assert sorted((r.format, r.signer, r.verified) for r in reports) == [
+        ("cosign", "registry", True),
+        ("sigstore-bundle", "registry", True),
+        ("simple-signing", "registry", True),
+        ("simple-signing", "user:root", False),
     ]
 
 
@@ -173,15 +180,20 @@ async def test_rotation_then_resign_signs_each_image_again(
     await _drain(client)
     keys = signing.keys
     assert isinstance(keys, FileKeyStore)
-    old = keys.openpgp_fingerprint()
+    old, old_ecdsa = keys.openpgp_fingerprint(), keys.ecdsa().key_id
     keys.generate(rotate=True)
     assert await signing.resign("acme/app") == 2
     assert await signing.resign("acme/app") == 0  # queued once per key
     await _drain(client)
     for digest in (image, other):
         reports = await signing.verify("acme/app", digest)
-        assert sorted(r.key_id or "" for r in reports) == sorted(
-            [old, keys.openpgp_fingerprint()]
+        new, new_ecdsa = keys.openpgp_fingerprint(), keys.ecdsa().key_id
+        assert sorted((r.format, r.key_id or "") for r in reports) == sorted(
+            [
+                *[("simple-signing", key) for key in (old, new)],
+                *[("cosign", key) for key in (old_ecdsa, new_ecdsa)],
+                *[("sigstore-bundle", key) for key in (old_ecdsa, new_ecdsa)],
+            ]
         )
         assert all(r.verified for r in reports)  # the retired key's still verify
     published = json.loads((await client.get("/.well-known/cargohold/keys.json")).text)[
