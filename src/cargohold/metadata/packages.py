@@ -48,7 +48,8 @@ class PackageStore(Protocol):
         ...
 
     async def packages(self, digest: str) -> list[PackageRecord]:
-        """The digest's packages, ordered by ecosystem, name, version, path."""
+        """The digest's packages, ordered by ecosystem, name, version, path (code
+        point order, whatever the database's collation)."""
         ...
 
     async def record(

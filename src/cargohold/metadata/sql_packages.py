@@ -44,13 +44,15 @@ class SqlPackageStore:
         )
 
     async def packages(self, digest: str) -> list[PackageRecord]:
-        query = (
-            sa.select(_P.ecosystem, _P.name, _P.version, _P.purl, _P.path, _P.license)
-            .where(_P.digest == digest)
-            .order_by(_P.ecosystem, _P.name, _P.version, _P.path, _P.id)
-        )
+        query = sa.select(
+            _P.ecosystem, _P.name, _P.version, _P.purl, _P.path, _P.license
+        ).where(_P.digest == digest)
         rows = await self._db.read(lambda conn: conn.execute(query).all())
-        return [PackageRecord(*row) for row in rows]
+        # Sorted here: the databases' collations order text differently.
+        return sorted(
+            (PackageRecord(*row) for row in rows),
+            key=lambda p: (p.ecosystem, p.name, p.version, p.path),
+        )
 
     async def record(
         self,
