@@ -446,6 +446,7 @@ from cargohold.cli_admin import GROUPS as ADMIN_GROUPS  # noqa: E402
 from cargohold.cli_advisories import GROUPS as ADVISORY_GROUPS  # noqa: E402
 from cargohold.cli_delivery import GROUPS as DELIVERY_GROUPS  # noqa: E402
 from cargohold.cli_pulls import pulls as _pulls  # noqa: E402
+from cargohold.cli_sbom import sbom as _sbom  # noqa: E402
 
-for _group in (*ADMIN_GROUPS, *ADVISORY_GROUPS, _pulls, *DELIVERY_GROUPS):
+for _group in (*ADMIN_GROUPS, *ADVISORY_GROUPS, _pulls, *DELIVERY_GROUPS, _sbom):
     main.add_command(_group)

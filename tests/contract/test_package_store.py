@@ -16,9 +16,9 @@ from cargohold.metadata.packages import (
     PackageRecord,
     PackageStore,
 )
+from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_packages import SqlPackageStore
 from cargohold.metadata.store import ManifestRecord
-from cargohold.metadata.sql import SqlMetadataStore
 
 pytestmark = pytest.mark.anyio
 
@@ -86,7 +86,11 @@ async def test_recording_again_replaces_not_adds(
     )
     failed = await packages.description(DIGEST)
     assert failed is not None
-    assert (failed.state, failed.error, failed.package_count) == (FAILED, "bad layer", 0)
+    assert (failed.state, failed.error, failed.package_count) == (
+        FAILED,
+        "bad layer",
+        0,
+    )
     assert await packages.packages(DIGEST) == []
 
 

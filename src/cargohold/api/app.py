@@ -30,6 +30,7 @@ from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.metadata.sql_advisories import SqlAdvisoryStore
 from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
+from cargohold.metadata.sql_packages import SqlPackageStore
 from cargohold.metadata.sql_pulls import SqlPullStore
 from cargohold.metadata.sql_schedules import SqlScheduleStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
@@ -90,6 +91,9 @@ def open_services(
         webhook_index=SqlWebhookIndex(database),
         webhooks=settings.webhooks,
         jobs=PushJobs(settings.signing, settings.sbom),
+        package_store=SqlPackageStore(database),
+        sbom_settings=settings.sbom,
+        signing_settings=settings.signing,
         clock=clock,
     )
 

@@ -96,8 +96,8 @@ class SqlPackageStore:
 
     async def repositories_with(self, digest: str) -> list[str]:
         m = t.manifests.c
-        query = (
-            sa.select(m.repository).where(m.digest == digest).distinct()
-        ).order_by(m.repository)
+        query = (sa.select(m.repository).where(m.digest == digest).distinct()).order_by(
+            m.repository
+        )
         rows = await self._db.read(lambda conn: conn.execute(query).scalars().all())
         return list(rows)

@@ -12,7 +12,8 @@ from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.advisories import AdvisoryStore
 from cargohold.metadata.delivery import NoticeStore, OutboxStore
-from cargohold.metadata.outbox import EMAIL, FANOUT, WEBHOOK
+from cargohold.metadata.outbox import DESCRIBE, EMAIL, FANOUT, WEBHOOK
+from cargohold.metadata.packages import PackageStore
 from cargohold.metadata.pulls import PullStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.metadata.webhooks import WebhookIndex
@@ -32,6 +33,7 @@ from cargohold.registry.notices import NoticeService
 from cargohold.registry.outbox import Outbox
 from cargohold.registry.pulls import PullService
 from cargohold.registry.repositories import RepositoryService
+from cargohold.registry.sbom.service import SbomService
 from cargohold.registry.schedules import Scheduler, ScheduleStore
 from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
@@ -42,6 +44,8 @@ from cargohold.settings import (
     AuthSettings,
     OutboxSettings,
     PullSettings,
+    SbomSettings,
+    SigningSettings,
     SmtpSettings,
     WebhookSettings,
 )
@@ -122,6 +126,8 @@ class Services:
     email: EmailSender | None
     # Writes what the registry attaches to images (signatures, attestations).
     attacher: Attacher
+    # The ``describe`` job and SBOM reads.
+    sbom: SbomService
 
     @classmethod
     def build(
@@ -146,6 +152,9 @@ class Services:
         webhook_index: WebhookIndex,
         webhooks: WebhookSettings | None = None,
         jobs: PushJobs | None = None,
+        package_store: PackageStore,
+        sbom_settings: SbomSettings = SbomSettings(),  # noqa: B008 - frozen
+        signing_settings: SigningSettings = SigningSettings(),  # noqa: B008 - frozen
         clock: Callable[[], float] = time.time,
     ) -> Services:
         limits = TagLimits(meta)
@@ -187,6 +196,17 @@ class Services:
         manifests = ManifestService(
             meta, limits, events=dispatcher, jobs=jobs, clock=clock
         )
+        sbom = SbomService(
+            package_store,
+            meta,
+            store,
+            auth.access,
+            manifests,
+            sbom_settings,
+            signing_settings,
+            clock=clock,
+        )
+        outbox.register(DESCRIBE, sbom.describe)
         return cls(
             meta=meta,
             store=store,
@@ -214,6 +234,7 @@ class Services:
             notices=NoticeService(notice_store, clock=clock),
             email=email,
             attacher=Attacher(uploads, manifests),
+            sbom=sbom,
         )
 
     async def start(self) -> None:

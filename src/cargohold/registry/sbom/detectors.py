@@ -34,6 +34,7 @@ DPKG, APK, PYPI, NPM, GO, OS = "deb", "apk", "PyPI", "npm", "Go", "os"
 _DB_CAP = 64 << 20  # dpkg status, apk installed: big distributions stay well under
 _METADATA_CAP = 1 << 20  # headers of a Python METADATA, a package.json
 _OS_RELEASE_CAP = 64 << 10
+_FIELD_CAP = 200  # a licence or version longer than this is not one
 _NPM_NAME = re.compile(r"^(@[^/@\s]+/)?[^/@\s]+$")
 
 
@@ -151,7 +152,7 @@ def python(path: str, handle: IO[bytes], _size: int) -> list[Found]:
     if not name or not version:
         return []
     license_ = headers.get("License-Expression") or headers.get("License")
-    if license_ is not None and (len(license_) > 200 or "\n" in license_):
+    if license_ is not None and (len(license_) > _FIELD_CAP or "\n" in license_):
         license_ = None  # a whole licence text, not a name
     return [Found(PYPI, str(name).strip(), str(version).strip(), path, license_)]
 
@@ -160,7 +161,7 @@ def _npm_license(document: dict[str, object]) -> str | None:
     value = document.get("license")
     if isinstance(value, dict):
         value = value.get("type")
-    if isinstance(value, str) and value and len(value) <= 200:
+    if isinstance(value, str) and value and len(value) <= _FIELD_CAP:
         return value
     licenses = document.get("licenses")
     if isinstance(licenses, list):
@@ -186,7 +187,7 @@ def npm(path: str, handle: IO[bytes], size: int) -> list[Found]:
     name, version = document.get("name"), document.get("version")
     if not isinstance(name, str) or not isinstance(version, str):
         return []
-    if not _NPM_NAME.match(name) or not version or len(version) > 200:
+    if not _NPM_NAME.match(name) or not version or len(version) > _FIELD_CAP:
         return []
     return [Found(NPM, name, version, path, _npm_license(document))]
 
@@ -210,40 +211,53 @@ def go(path: str, handle: IO[bytes], size: int) -> list[Found]:
     found = []
     if info.go_version.startswith("go"):
         found.append(Found(GO, "stdlib", info.go_version[2:], path))
-    for module in info.modules:
-        if module.version and module.version != "(devel)":
-            found.append(Found(GO, module.path, module.version, path))
+    found.extend(
+        Found(GO, module.path, module.version, path)
+        for module in info.modules
+        if module.version and module.version != "(devel)"
+    )
     return found
 
 
 def _is_npm_manifest(path: str) -> bool:
-    parts = path.split("/")
-    if len(parts) >= 3 and parts[-3] == "node_modules":
+    """``node_modules/<name>/package.json`` or ``node_modules/@scope/<name>/...``."""
+    parts = ["", "", "", *path.split("/")]
+    if parts[-3] == "node_modules":
         return not parts[-2].startswith((".", "@"))
-    return (
-        len(parts) >= 4 and parts[-4] == "node_modules" and parts[-3].startswith("@")
+    return parts[-4] == "node_modules" and parts[-3].startswith("@")
+
+
+_BY_PATH: dict[str, Detector] = {
+    "var/lib/dpkg/status": dpkg,
+    "lib/apk/db/installed": apk,
+    "etc/os-release": os_release,
+    "usr/lib/os-release": os_release,
+}
+
+
+def _by_name(directory: str, base: str, path: str) -> Detector | None:
+    if directory == "var/lib/dpkg/status.d" and not base.endswith(".md5sums"):
+        return dpkg
+    python_metadata = (
+        (base == "METADATA" and directory.endswith(".dist-info"))
+        or (base == "PKG-INFO" and directory.endswith(".egg-info"))
+        or base.endswith(".egg-info")
     )
+    if python_metadata:
+        return python
+    if base == "package.json" and _is_npm_manifest(path):
+        return npm
+    return None
 
 
 def want(path: str, size: int) -> Detector | None:
     """The detector for the member at ``path`` (``size`` bytes), or None."""
+    if path in _BY_PATH:
+        return _BY_PATH[path]
     directory, base = posixpath.split(path)
-    if path == "var/lib/dpkg/status":
-        return dpkg
-    if directory == "var/lib/dpkg/status.d" and not base.endswith(".md5sums"):
-        return dpkg
-    if path == "lib/apk/db/installed":
-        return apk
-    if path in ("etc/os-release", "usr/lib/os-release"):
-        return os_release
-    if base == "METADATA" and directory.endswith(".dist-info"):
-        return python
-    if (base == "PKG-INFO" and directory.endswith(".egg-info")) or base.endswith(
-        ".egg-info"
-    ):
-        return python
     if base == "package.json":
         return npm if _is_npm_manifest(path) else None
-    if gobuild.MIN_SIZE <= size <= gobuild.MAX_SIZE:
+    found = _by_name(directory, base, path)
+    if found is None and gobuild.MIN_SIZE <= size <= gobuild.MAX_SIZE:
         return go
-    return None
+    return found

@@ -82,6 +82,7 @@ def distribution(found: Iterable[Found]) -> tuple[str, str] | None:
 
 def _purl(found: Found, namespace: str | None, distro: str | None) -> str:
     qualifiers: dict[str, str] = {}
+    purl_type: str
     match found.kind:
         case "deb" | "apk":
             purl_type = found.kind
@@ -111,7 +112,11 @@ def _purl(found: Found, namespace: str | None, distro: str | None) -> str:
 
 def _pypi_name(name: str) -> str:
     # PEP 503 normalisation, as the pypi purl type asks.
-    return "-".join(part for part in name.lower().replace("_", "-").replace(".", "-").split("-") if part)
+    return "-".join(
+        part
+        for part in name.lower().replace("_", "-").replace(".", "-").split("-")
+        if part
+    )
 
 
 def package_rows(found: Iterable[Found]) -> list[PackageRecord]:
@@ -143,6 +148,9 @@ def package_rows(found: Iterable[Found]) -> list[PackageRecord]:
         license_ = item.license if item.license and len(item.license) <= _NAME else None
         key = (ecosystem, item.name, item.version, item.path)
         rows.setdefault(
-            key, PackageRecord(ecosystem, item.name, item.version, purl, item.path, license_)
+            key,
+            PackageRecord(
+                ecosystem, item.name, item.version, purl, item.path, license_
+            ),
         )
     return sorted(rows.values(), key=lambda r: (r.ecosystem, r.name, r.version, r.path))

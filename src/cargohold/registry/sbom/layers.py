@@ -20,11 +20,14 @@ import tarfile
 import zlib
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import zstandard
 
 from cargohold.registry.sbom.detectors import Found, Wanted, want
+
+if TYPE_CHECKING:
+    from typing import IO
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -104,9 +107,12 @@ def _decompressed(source: ByteSource) -> ByteSource:
         head += more
     peeked = _Peeked(head, source)
     if head.startswith(_ZSTD):
-        return zstandard.ZstdDecompressor().stream_reader(peeked, closefd=False)
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            cast("IO[bytes]", peeked), closefd=False
+        )
+        return cast("ByteSource", reader)
     if head.startswith(_GZIP):
-        return gzip.GzipFile(fileobj=peeked, mode="rb")  # type: ignore[arg-type]
+        return gzip.GzipFile(fileobj=cast("IO[bytes]", peeked), mode="rb")
     return peeked
 
 
@@ -164,34 +170,33 @@ def _visit(
     wanted: Callable[[str, int], Wanted | None],
 ) -> None:
     path = normalise(member.name)
-    if path is None:
-        return  # outside the root: nothing a filesystem would show
+    if path is None or member.isdir() or _whiteout(path, changes):
+        return  # outside the root (nothing a filesystem would show), or no file
+    if path in below:
+        changes.written.add(path)
+    # Links and devices are never followed.
+    detector = wanted(path, member.size) if member.isreg() else None
+    handle = tar.extractfile(member) if detector is not None else None
+    if detector is not None and handle is not None:
+        found = detector(path, handle, member.size)
+        if found:
+            changes.found[path] = found
+
+
+def _whiteout(path: str, changes: LayerChanges) -> bool:
+    """Record ``path`` if it is a whiteout or an opaque marker; whether it was."""
     directory, base = posixpath.split(path)
     if base == OPAQUE:
         changes.opaque.append(directory)
-        return
+        return True
     if base.startswith(WHITEOUT):
         changes.deleted.append(posixpath.join(directory, base[len(WHITEOUT) :]))
-        return
-    if member.isdir():
-        return
-    if path in below:
-        changes.written.add(path)
-    if not member.isreg():
-        return  # links and devices are never followed
-    detector = wanted(path, member.size)
-    if detector is None:
-        return
-    handle = tar.extractfile(member)
-    if handle is None:
-        return
-    found = detector(path, handle, member.size)
-    if found:
-        changes.found[path] = found
+        return True
+    return False
 
 
 def _under(path: str, directory: str) -> bool:
-    return directory == "" or path == directory or path.startswith(directory + "/")
+    return directory in ("", path) or path.startswith(directory + "/")
 
 
 @dataclass(slots=True)

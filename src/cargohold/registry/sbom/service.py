@@ -38,7 +38,12 @@ from cargohold.metadata.packages import (
 )
 from cargohold.oci import mediatypes
 from cargohold.oci.digest import Digest
-from cargohold.oci.errors import DigestInvalid, ManifestInvalid, NameInvalid, RegistryError
+from cargohold.oci.errors import (
+    DigestInvalid,
+    ManifestInvalid,
+    NameInvalid,
+    RegistryError,
+)
 from cargohold.oci.manifest import parse_manifest
 from cargohold.oci.names import RepositoryName
 from cargohold.registry.admin import Conflict, InvalidRequest, NotFound
@@ -46,7 +51,7 @@ from cargohold.registry.limits import RepositoryAccess
 from cargohold.registry.manifests import ManifestRef
 from cargohold.registry.outbox import DeliveryFailed
 from cargohold.registry.sbom import facts as image_facts
-from cargohold.registry.sbom.layers import ByteSource, LayerUnreadable, read_image
+from cargohold.registry.sbom.layers import LayerUnreadable, read_image
 from cargohold.storage.base import BlobNotFound
 
 if TYPE_CHECKING:
@@ -110,7 +115,7 @@ class _Layers:
         for digest in self._digests:
             info = anyio.from_thread.run(self._store.stat, digest)
             if info.path is not None:
-                handle = info.path.open("rb")  # noqa: SIM115 - closed in close()
+                handle = info.path.open("rb")
                 self._open.append(handle)
                 yield handle
                 handle.close()
@@ -123,7 +128,7 @@ class _Layers:
 
 
 class SbomService:
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the composition root passes each collaborator
         self,
         store: PackageStore,
         meta: MetadataStore,
@@ -160,7 +165,9 @@ class SbomService:
         record = await self._meta.manifests.by_digest(source, digest)
         if record is None:
             return
-        description, packages = await self._read(source, digest, record.content, record.media_type)
+        description, packages = await self._read(
+            source, digest, record.content, record.media_type
+        )
         jobs: list[OutboxMessage] = []
         if description.state == DONE:
             jobs.append(
@@ -225,7 +232,9 @@ class SbomService:
         except LayerUnreadable as exc:
             return Description(digest, repository, FAILED, now, facts, str(exc)), []
         except BlobNotFound:
-            raise DeliveryFailed(f"a layer of {digest} is not in the blob store") from None
+            raise DeliveryFailed(
+                f"a layer of {digest} is not in the blob store"
+            ) from None
         finally:
             layers.close()
         distro = image_facts.distribution(found)
@@ -239,12 +248,12 @@ class SbomService:
             raise image_facts.ConfigInvalid(
                 f"the config blob is larger than {image_facts.CONFIG_CAP} bytes"
             )
-        parts: list[bytes] = []
         try:
-            async for chunk in self._blobs.open(digest, end=size):
-                parts.append(chunk)
+            parts = [chunk async for chunk in self._blobs.open(digest, end=size)]
         except BlobNotFound:
-            raise DeliveryFailed(f"config blob {digest} is not in the blob store") from None
+            raise DeliveryFailed(
+                f"config blob {digest} is not in the blob store"
+            ) from None
         return b"".join(parts)
 
     # -- reads ----------------------------------------------------------------------
@@ -271,7 +280,9 @@ class SbomService:
             await self._access.repository_policy(name.value),
             frozenset({PULL}),
         )
-        what = f"{name.value}@{reference}" if ref.digest else f"{name.value}:{reference}"
+        what = (
+            f"{name.value}@{reference}" if ref.digest else f"{name.value}:{reference}"
+        )
         if PULL not in decision.limits:
             raise NotFound(f"no manifest {what} you may pull")
         access = RepositoryAccess(name, actor, decision.limits)

@@ -23,8 +23,8 @@ PACKAGES = [
                   "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12",
                   "var/lib/dpkg/status"),
     PackageRecord("Alpine", "busybox", "1.36.1-r5",
-                  "pkg:apk/alpine/busybox@1.36.1-r5?arch=x86_64", "lib/apk/db/installed",
-                  "GPL-2.0-only"),
+                  "pkg:apk/alpine/busybox@1.36.1-r5?arch=x86_64",
+                  "lib/apk/db/installed", "GPL-2.0-only"),
     PackageRecord("npm", "@scope/thing", "2.0.0", "pkg:npm/%40scope/thing@2.0.0",
                   "app/node_modules/@scope/thing/package.json", "MIT OR Apache-2.0"),
     PackageRecord("PyPI", "six", "1.16.0", "pkg:pypi/six@1.16.0",
@@ -58,7 +58,10 @@ def test_spdx_document_is_valid_spdx_2_3(
 
 
 def test_spdx_keeps_only_valid_licence_expressions() -> None:
-    by_name = {p["name"]: p for p in spdx_document(described(), registry="http://r")["packages"]}
+    by_name = {
+        p["name"]: p
+        for p in spdx_document(described(), registry="http://r")["packages"]
+    }
     assert by_name["busybox"]["licenseDeclared"] == "GPL-2.0-only"
     assert by_name["@scope/thing"]["licenseDeclared"] == "MIT OR Apache-2.0"
     assert by_name["six"]["licenseDeclared"] == "NOASSERTION"
@@ -66,7 +69,9 @@ def test_spdx_keeps_only_valid_licence_expressions() -> None:
 
 
 @pytest.mark.parametrize("packages", [PACKAGES, []])
-def test_cyclonedx_document_is_valid_cyclonedx_1_6(packages: list[PackageRecord]) -> None:
+def test_cyclonedx_document_is_valid_cyclonedx_1_6(
+    packages: list[PackageRecord],
+) -> None:
     document = cyclonedx_document(described(packages), registry="http://r")
     error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(document))
     assert error is None, error
