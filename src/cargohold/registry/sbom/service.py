@@ -75,7 +75,7 @@ class Described:
     packages: list[PackageRecord]
 
 
-class _Bridged:
+class BridgedSource:
     """A blob's async stream read from a worker thread, forward only."""
 
     def __init__(self, chunks: AsyncIterator[bytes]) -> None:
@@ -120,7 +120,7 @@ class _Layers:
                 yield handle
                 handle.close()
             else:
-                yield _Bridged(self._store.open(digest))
+                yield BridgedSource(self._store.open(digest))
 
     def close(self) -> None:
         for handle in self._open:
