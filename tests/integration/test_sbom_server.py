@@ -123,7 +123,7 @@ def sbom(
     digest: str,
     fmt: str = "spdx",
     *,
-    auth: tuple[str, str] = ROOT,
+    auth: tuple[str, str] | None = ROOT,
     repo: str = REPO,
 ) -> httpx.Response:
     return client.get(
@@ -133,11 +133,13 @@ def sbom(
     )
 
 
-def wait_described(client: httpx.Client, digest: str) -> dict[str, Any]:
+def wait_described(
+    client: httpx.Client, digest: str, *, repo: str = REPO
+) -> dict[str, Any]:
     """The SPDX document once the describe job ran (404 until then), bounded."""
     deadline = time.monotonic() + WAIT
     while True:
-        response = sbom(client, digest)
+        response = sbom(client, digest, repo=repo)
         if response.status_code != 404 or time.monotonic() > deadline:
             assert response.status_code == 200, response.text
             document: dict[str, Any] = response.json()
@@ -321,6 +323,37 @@ def test_whiteouts_apk_and_who_may_read(server: ServerProcess) -> None:
         assert sbom(client, digest, auth=("bob", "wrong")).status_code == 401
         # Another repository does not hold this manifest.
         assert sbom(client, digest, repo="acme/other").status_code == 404
+        # Anonymous: nothing of a private repository.
+        assert sbom(client, digest, auth=None).status_code == 404
+
+
+def remote(server: ServerProcess) -> list[str]:
+    return ["--registry", server.url, "-u", "root"]
+
+
+def test_anonymous_callers_read_what_they_may_pull(server: ServerProcess) -> None:
+    public = "acme/pub"
+    starter = image([layer({"lib/apk/db/installed": APK})], labels={"n": "1"})
+    other = image([layer({"lib/apk/db/installed": APK})], labels={"n": "2"})
+    made = CliRunner().invoke(
+        main,
+        ["repos", "set", public, "--visibility", "public", *remote(server)],
+        env={"CARGOHOLD_PASSWORD": ROOT_PASSWORD},
+    )
+    assert made.exit_code == 0, made.output
+    with httpx.Client(base_url=server.url, timeout=60.0) as client:
+        latest = push(client, starter, "latest", repo=public)
+        v1 = push(client, other, "v1", repo=public)
+        for digest in (latest, v1):
+            wait_described(client, digest, repo=public)
+        anonymous = sbom(client, latest, "cyclonedx", auth=None, repo=public)
+        assert anonymous.status_code == 200, anonymous.text
+        assert anonymous.json()["metadata"]["component"]["version"] == latest
+        by_tag = sbom(client, "latest", auth=None, repo=public)
+        assert by_tag.status_code == 200, by_tag.text
+        # Described, but reached by no starter tag: the same answer as nothing.
+        assert sbom(client, v1, auth=None, repo=public).status_code == 404
+        assert sbom(client, v1, repo=public).status_code == 200
 
 
 def test_a_layer_that_is_not_a_tar_fails_the_description_clearly(

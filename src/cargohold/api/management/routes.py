@@ -31,7 +31,7 @@ from cargohold.api.management import (
     users,
     webhooks,
 )
-from cargohold.api.management.auth import Authenticate, from_credentials
+from cargohold.api.management.auth import Authenticate, from_credentials, or_anonymous
 from cargohold.auth.policy import Principal
 
 PREFIX = "/api/v1"
@@ -87,6 +87,11 @@ async def openapi_document(_request: Request) -> Response:
     return JSONResponse(openapi.document())
 
 
+# Reads that follow an image's tier: callers without credentials act as anonymous and
+# get what anonymous may pull (starter tags of public repositories), nothing else.
+ANONYMOUS_READS = frozenset({"get_sbom"})
+
+
 def _guarded(
     handler: Handler, authenticate: Authenticate
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -105,7 +110,12 @@ def build_routes(authenticate: Authenticate = from_credentials) -> list[BaseRout
         *(
             Route(
                 path,
-                _guarded(handler, authenticate),
+                _guarded(
+                    handler,
+                    or_anonymous(authenticate)
+                    if handler.__name__ in ANONYMOUS_READS
+                    else authenticate,
+                ),
                 methods=[method],
                 name=handler.__name__,
             )
