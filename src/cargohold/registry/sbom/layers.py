@@ -124,6 +124,7 @@ class LayerChanges:
     written: set[str] = field(default_factory=set)  # non-directory paths it holds
     deleted: list[str] = field(default_factory=list)  # whiteouts: path and below
     opaque: list[str] = field(default_factory=list)  # directories emptied below
+    count: int = 0  # packages in ``found``
 
 
 def read_layer(
@@ -181,6 +182,9 @@ def _visit(
         found = detector(path, handle, member.size)
         if found:
             changes.found[path] = found
+            changes.count += len(found)
+            if changes.count > MAX_PACKAGES:
+                raise LayerUnreadable(f"more than {MAX_PACKAGES} packages in a layer")
 
 
 def _whiteout(path: str, changes: LayerChanges) -> bool:

@@ -76,11 +76,16 @@ class Described:
 
 
 class BridgedSource:
-    """A blob's async stream read from a worker thread, forward only."""
+    """A blob's async stream read from a worker thread, forward only.
+
+    Chunks are handed out by offset, not re-sliced: a tar reader asks for 10 KiB at
+    a time from 1 MiB chunks.
+    """
 
     def __init__(self, chunks: AsyncIterator[bytes]) -> None:
         self._chunks = chunks
-        self._buffer = b""
+        self._chunk = b""
+        self._at = 0
         self._done = False
 
     async def _next(self) -> bytes | None:
@@ -90,17 +95,22 @@ class BridgedSource:
             return None
 
     def read(self, size: int = -1, /) -> bytes:
-        while not self._done and (size < 0 or len(self._buffer) < size):
-            chunk = anyio.from_thread.run(self._next)
-            if chunk is None:
-                self._done = True
-            else:
-                self._buffer += chunk
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
+        parts: list[bytes] = []
+        wanted = size
+        while wanted != 0:
+            if self._at >= len(self._chunk):
+                chunk = None if self._done else anyio.from_thread.run(self._next)
+                if chunk is None:
+                    self._done = True
+                    break
+                self._chunk, self._at = chunk, 0
+            end = len(self._chunk) if wanted < 0 else self._at + wanted
+            part = self._chunk[self._at : end]
+            self._at += len(part)
+            parts.append(part)
+            if wanted > 0:
+                wanted -= len(part)
+        return b"".join(parts)
 
 
 class _Layers:

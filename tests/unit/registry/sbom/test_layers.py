@@ -3,11 +3,16 @@ hostile names, caps; the detectors on what they find."""
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import io
 import subprocess
 from pathlib import Path
 
 import pytest
+import zstandard
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cargohold.registry.sbom import detectors, gobuild
 from cargohold.registry.sbom.detectors import Found
@@ -309,3 +314,45 @@ def test_host_dpkg_status_lists_what_dpkg_query_lists() -> None:
     found = read_image([io.BytesIO(data)], limit=LIMIT)
     assert {(f.name, f.version) for f in found} == expected
     assert len(expected) > 50
+
+
+def test_package_counts_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cargohold.registry.sbom.layers.MAX_PACKAGES", 1)
+    data = layer({"lib/apk/db/installed": APK_INSTALLED})
+    with pytest.raises(LayerUnreadable, match="more than 1 packages"):
+        read_image([io.BytesIO(data)], limit=LIMIT)
+
+
+_VALID = layer(
+    {
+        "lib/apk/db/installed": APK_INSTALLED,
+        "node_modules/x/package.json": b'{"name":"x","version":"1.0.0"}',
+    },
+    compression="none",
+)
+
+
+@given(st.binary(max_size=4096))
+def test_any_bytes_are_read_or_refused_clearly(data: bytes) -> None:
+    with contextlib.suppress(LayerUnreadable):
+        read_image([io.BytesIO(data)], limit=LIMIT)
+
+
+@given(
+    st.sampled_from(["none", "gzip", "zstd"]),
+    st.lists(
+        st.tuples(st.integers(0, len(_VALID) - 1), st.integers(0, 255)), max_size=8
+    ),
+)
+def test_damaged_layers_are_read_or_refused_clearly(
+    compression: str, damage: list[tuple[int, int]]
+) -> None:
+    data = bytearray(_VALID)
+    if compression == "gzip":
+        data = bytearray(gzip.compress(bytes(data)))
+    elif compression == "zstd":
+        data = bytearray(zstandard.ZstdCompressor().compress(bytes(data)))
+    for at, value in damage:
+        data[at % len(data)] = value
+    with contextlib.suppress(LayerUnreadable):
+        read_image([io.BytesIO(bytes(data))], limit=LIMIT)
