@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import structlog
 from click.testing import CliRunner
 from cyclonedx.schema import SchemaVersion
@@ -25,6 +26,7 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from cargohold.cli import main
+from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database
 from cargohold.metadata.migrate import upgrade
 from tests.contract.conftest import POSTGRES_URL, POSTGRES_URL_VARIABLE, reset
@@ -133,15 +135,35 @@ def sbom(
     )
 
 
+def describe_job(server: ServerProcess, digest: str) -> str:
+    """The ``describe`` outbox row of ``digest``, for a failure's message."""
+    url = server.settings.get(
+        "CARGOHOLD_DATABASE_URL", f"sqlite:///{server.data_dir / 'cargohold.db'}"
+    )
+    db = Database(url)
+    o = t.outbox.c
+    query = sa.select(o.state, o.attempts, o.holder, o.last_error).where(
+        o.key == f"describe:{digest}"
+    )
+    try:
+        return repr(db.run_sync(lambda conn: conn.execute(query).first()))
+    finally:
+        asyncio.run(db.close())
+
+
 def wait_described(
-    client: httpx.Client, digest: str, *, repo: str = REPO
+    server: ServerProcess, client: httpx.Client, digest: str, *, repo: str = REPO
 ) -> dict[str, Any]:
     """The SPDX document once the describe job ran (404 until then), bounded."""
     deadline = time.monotonic() + WAIT
     while True:
         response = sbom(client, digest, repo=repo)
         if response.status_code != 404 or time.monotonic() > deadline:
-            assert response.status_code == 200, response.text
+            assert response.status_code == 200, (
+                response.text,
+                describe_job(server, digest),
+                server.log_tail(),
+            )
             document: dict[str, Any] = response.json()
             return document
         time.sleep(0.2)
@@ -248,7 +270,7 @@ def test_an_image_from_this_machine_is_described(server: ServerProcess) -> None:
     built = image(layers, compressions=kinds, labels={"team": "sbom"})
     with httpx.Client(base_url=server.url, timeout=60.0) as client:
         digest = push(client, built, "v1")
-        document = wait_described(client, digest)
+        document = wait_described(server, client, digest)
         found = spdx_packages(document)
         assert {p for p in found if p[0] == "deb"} == host_dpkg()
         assert {p for p in found if p[0] == "pypi"} == python_expected
@@ -288,7 +310,7 @@ def test_whiteouts_apk_and_who_may_read(server: ServerProcess) -> None:
     built = image([lower, upper])
     with httpx.Client(base_url=server.url, timeout=60.0) as client:
         digest = push(client, built, "alpine")
-        document = wait_described(client, digest)
+        document = wait_described(server, client, digest)
         assert spdx_packages(document) == {
             ("apk", "musl", "1.2.4-r2"),
             ("apk", "zlib", "1.3.1-r0"),
@@ -345,7 +367,7 @@ def test_anonymous_callers_read_what_they_may_pull(server: ServerProcess) -> Non
         latest = push(client, starter, "latest", repo=public)
         v1 = push(client, other, "v1", repo=public)
         for digest in (latest, v1):
-            wait_described(client, digest, repo=public)
+            wait_described(server, client, digest, repo=public)
         anonymous = sbom(client, latest, "cyclonedx", auth=None, repo=public)
         assert anonymous.status_code == 200, anonymous.text
         assert anonymous.json()["metadata"]["component"]["version"] == latest
