@@ -237,6 +237,10 @@ class SbomSettings:
     # (the SBOM, the vulnerability view); queued after the push, never in its way.
     enabled: bool = True
     repositories: tuple[str, ...] = ("*",)
+    # An image whose layers hold more than this (uncompressed) is recorded as failed.
+    max_image_bytes: int = 16 << 30
+    # Images one process reads at once (each reads its layers in a worker thread).
+    concurrency: int = 1
 
 
 @dataclass(frozen=True, slots=True)

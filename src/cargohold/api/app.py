@@ -31,6 +31,7 @@ from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.metadata.sql_advisories import SqlAdvisoryStore
 from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
+from cargohold.metadata.sql_packages import SqlPackageStore
 from cargohold.metadata.sql_pulls import SqlPullStore
 from cargohold.metadata.sql_schedules import SqlScheduleStore
 from cargohold.metadata.sql_signatures import SqlSignatureStore
@@ -110,6 +111,8 @@ def open_services(
         make_signing_keys=files.ensure if files else None,
         close_signing_keys=files.close if files else None,
         vuln_store=SqlVulnerabilityStore(database),
+        package_store=SqlPackageStore(database),
+        sbom_settings=settings.sbom,
         clock=clock,
     )
 

@@ -13,7 +13,16 @@ from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.advisories import AdvisoryStore
 from cargohold.metadata.delivery import NoticeStore, OutboxStore
-from cargohold.metadata.outbox import ATTEST, EMAIL, FANOUT, MATCH, SIGN, WEBHOOK
+from cargohold.metadata.outbox import (
+    ATTEST,
+    DESCRIBE,
+    EMAIL,
+    FANOUT,
+    MATCH,
+    SIGN,
+    WEBHOOK,
+)
+from cargohold.metadata.packages import PackageStore
 from cargohold.metadata.pulls import PullStore
 from cargohold.metadata.signatures import SignatureStore
 from cargohold.metadata.store import MetadataStore
@@ -24,7 +33,7 @@ from cargohold.registry.accounts import Authenticator
 from cargohold.registry.admin import AdminService
 from cargohold.registry.advisories import AdvisoryService
 from cargohold.registry.attach import Attacher, AttachmentReader
-from cargohold.registry.attestations import AttestationService, SbomDocuments
+from cargohold.registry.attestations import AttestationService
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.email import EmailSender
@@ -36,6 +45,7 @@ from cargohold.registry.notices import NoticeService
 from cargohold.registry.outbox import Outbox
 from cargohold.registry.pulls import PullService
 from cargohold.registry.repositories import RepositoryService
+from cargohold.registry.sbom.service import SbomService
 from cargohold.registry.schedules import Scheduler, ScheduleStore
 from cargohold.registry.signing.cosign import CosignFormat
 from cargohold.registry.signing.keys import KeyStore
@@ -52,6 +62,7 @@ from cargohold.settings import (
     AuthSettings,
     OutboxSettings,
     PullSettings,
+    SbomSettings,
     SigningSettings,
     SmtpSettings,
     WebhookSettings,
@@ -133,6 +144,8 @@ class Services:
     email: EmailSender | None
     # Writes what the registry attaches to images (signatures, attestations).
     attacher: Attacher
+    # The ``describe`` job and SBOM reads.
+    sbom: SbomService
     # The OSV feed, matching (outbox channel ``match``) and the vulnerability view.
     vulns: VulnerabilityService
     # The registry's signatures (the ``sign`` job when signing is enabled) and the
@@ -180,7 +193,8 @@ class Services:
         make_signing_keys: Callable[[], object] | None = None,
         close_signing_keys: Callable[[], object] | None = None,
         vuln_store: VulnerabilityStore,
-        sbom_documents: SbomDocuments | None = None,
+        package_store: PackageStore,
+        sbom_settings: SbomSettings = SbomSettings(),  # noqa: B008 - frozen
         clock: Callable[[], float] = time.time,
     ) -> Services:
         """``public_host``: the registry's name in image references (signatures
@@ -236,6 +250,18 @@ class Services:
         manifests = ManifestService(
             meta, limits, events=dispatcher, jobs=jobs, clock=clock
         )
+        sbom = SbomService(
+            package_store,
+            meta,
+            store,
+            auth.access,
+            manifests,
+            sbom_settings,
+            signing_settings,
+            public_host=public_host,
+            clock=clock,
+        )
+        outbox.register(DESCRIBE, sbom.describe)
         signing = SigningService(
             signing_keys,
             signature_store,
@@ -261,7 +287,7 @@ class Services:
             accounts.oidc,
             builder=public_url or f"https://{public_host}",
             public_host=public_host,
-            sbom=sbom_documents,
+            sbom=sbom,
             clock=clock,
         )
         verifier = VerifyService(
@@ -309,6 +335,7 @@ class Services:
             verifier=verifier,
             make_signing_keys=(make_signing_keys if signing_settings.enabled else None),
             close_signing_keys=close_signing_keys,
+            sbom=sbom,
         )
 
     async def start(self) -> None:

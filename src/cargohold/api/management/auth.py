@@ -15,7 +15,7 @@ from starlette.requests import Request
 from cargohold.api.management.common import client
 from cargohold.api.state import services, settings
 from cargohold.auth.basic import MalformedCredentials, parse_basic
-from cargohold.auth.policy import Principal
+from cargohold.auth.policy import ANONYMOUS, Principal
 from cargohold.auth.tokens import InvalidToken
 from cargohold.oci.errors import Denied, Unauthorized
 
@@ -70,6 +70,19 @@ async def from_credentials(request: Request) -> Principal:
             return principal
         case _:
             raise _refuse("log in with HTTP Basic or a bearer token from /token")
+
+
+def or_anonymous(authenticate: Authenticate) -> Authenticate:
+    """``authenticate``, but a request without credentials acts as the anonymous
+    principal: for reads that follow an image's tier (anonymous callers may read
+    what they may pull). With auth mode ``none``, refused as every operation is."""
+
+    async def either(request: Request) -> Principal:
+        if "authorization" in request.headers or settings(request).auth.mode == "none":
+            return await authenticate(request)
+        return ANONYMOUS
+
+    return either
 
 
 def as_principal(principal: Principal) -> Authenticate:

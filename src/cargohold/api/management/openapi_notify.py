@@ -6,6 +6,7 @@ from __future__ import annotations
 from cargohold.api.management.openapi_ops import (
     ORG,
     PAGE,
+    READ_ERRORS,
     W409,
     W,
     op,
@@ -180,6 +181,36 @@ def advisory_paths() -> dict[str, JSON]:
                     path_param("tag", "tag"),
                 ),
             )
+        },
+        "/repositories/{name}/manifests/{reference}/sbom": {
+            "get": {
+                # Credentials optional: without them, what anonymous may pull.
+                "security": [{}, {"basic": []}, {"bearer": []}],
+                **op(
+                    "get_sbom",
+                    "the packages found in an image manifest, as an SPDX 2.3 or "
+                    "CycloneDX 1.6 JSON document (who may pull the manifest; "
+                    "anonymous callers too); 404 until it has been described, 409 "
+                    "if it could not be read or is no image",
+                    success="200",
+                    result={"type": "object"},
+                    params=(
+                        path_param("name", "repository name, slashes included"),
+                        path_param("reference", "manifest digest (or tag)"),
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "schema": {
+                                "type": "string",
+                                "enum": ["spdx", "cyclonedx"],
+                                "default": "spdx",
+                            },
+                            "description": "the document's format",
+                        },
+                    ),
+                    errors=(*READ_ERRORS, "409"),
+                ),
+            }
         },
     }
 

@@ -25,13 +25,14 @@ from cargohold.api.management import (
     outbox,
     pulls,
     repositories,
+    sbom,
     tags,
     tokens,
     users,
     vulns,
     webhooks,
 )
-from cargohold.api.management.auth import Authenticate, from_credentials
+from cargohold.api.management.auth import Authenticate, from_credentials, or_anonymous
 from cargohold.auth.policy import Principal
 
 PREFIX = "/api/v1"
@@ -67,6 +68,7 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
         "/repositories/{name:path}/manifests/{reference}/vulnerabilities",
         vulns.image_vulnerabilities,
     ),
+    ("GET", "/repositories/{name:path}/manifests/{reference}/sbom", sbom.get_sbom),
     ("GET", "/audit", audit.list_events),
     *webhooks.operations("/orgs/{org}/webhooks", webhooks.ORG),
     *webhooks.operations("/webhooks", webhooks.WIDE),
@@ -91,6 +93,11 @@ async def openapi_document(_request: Request) -> Response:
     return JSONResponse(openapi.document())
 
 
+# Reads that follow an image's tier: callers without credentials act as anonymous and
+# get what anonymous may pull (starter tags of public repositories), nothing else.
+ANONYMOUS_READS = frozenset({"get_sbom"})
+
+
 def _guarded(
     handler: Handler, authenticate: Authenticate
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -109,7 +116,12 @@ def build_routes(authenticate: Authenticate = from_credentials) -> list[BaseRout
         *(
             Route(
                 path,
-                _guarded(handler, authenticate),
+                _guarded(
+                    handler,
+                    or_anonymous(authenticate)
+                    if handler.__name__ in ANONYMOUS_READS
+                    else authenticate,
+                ),
                 methods=[method],
                 name=handler.__name__,
             )
