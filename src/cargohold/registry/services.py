@@ -258,7 +258,7 @@ class Services:
             manifests,
             sbom_settings,
             signing_settings,
-            public_host=public_host,
+            public_url=public_url or f"http://{public_host}",
             clock=clock,
         )
         outbox.register(DESCRIBE, sbom.describe)

@@ -29,4 +29,5 @@ async def get_sbom(request: Request, actor: Principal) -> Response:
     described = await services(request).sbom.described(
         actor, request.path_params["name"], request.path_params["reference"]
     )
-    return reply(build(described, registry=settings(request).server.public_host))
+    registry = settings(request).server.public_url or str(request.base_url)
+    return reply(build(described, registry=registry))

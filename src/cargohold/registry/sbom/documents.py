@@ -13,7 +13,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom
@@ -60,7 +60,10 @@ def _image_purl(described: Described, registry: str) -> str:
         type="oci",
         name=name,
         version=described.digest,
-        qualifiers={"repository_url": f"{registry}/{described.repository}"},
+        # purl's repository_url is a host and path, without a scheme.
+        qualifiers={
+            "repository_url": f"{urlsplit(registry).netloc}/{described.repository}"
+        },
     ).to_string()
 
 

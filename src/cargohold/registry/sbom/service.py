@@ -148,10 +148,10 @@ class SbomService:
         settings: SbomSettings,
         signing: SigningSettings,
         *,
-        public_host: str = "localhost:5000",
+        public_url: str = "http://localhost:5000",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._public_host = public_host
+        self._public_url = public_url
         self._store = store
         self._meta = meta
         self._blobs = blobs
@@ -335,6 +335,6 @@ class SbomService:
         except (NotFound, Conflict):
             return []
         return [
-            (SPDX, spdx_document(described, registry=self._public_host)),
-            (CYCLONEDX, cyclonedx_document(described, registry=self._public_host)),
+            (SPDX, spdx_document(described, registry=self._public_url)),
+            (CYCLONEDX, cyclonedx_document(described, registry=self._public_url)),
         ]
