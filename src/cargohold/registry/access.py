@@ -24,6 +24,7 @@ from cargohold.auth.scopes import (
 from cargohold.metadata.accounts import AccountStore
 from cargohold.oci.errors import NameInvalid
 from cargohold.oci.names import RepositoryName
+from cargohold.registry.limits import RepositoryAccess
 from cargohold.settings import AuthSettings
 
 # Cache size beyond which the cache is emptied, bounding memory.
@@ -85,6 +86,22 @@ class AccessService:
             if not decision.empty:
                 granted.append(Access.granting(REPOSITORY, name, decision.limits))
         return granted
+
+    async def pull_access(
+        self, principal: Principal, repository: RepositoryName
+    ) -> RepositoryAccess | None:
+        """What ``principal`` may read in ``repository`` (the limits a pull token for
+        it would carry), or None if nothing: for reads that follow the image (its
+        SBOM, vulnerabilities, signatures, tag history) outside the /v2 API."""
+        decision = policy.decide(
+            principal,
+            await self.grants(principal),
+            await self.repository_policy(repository.value),
+            frozenset({policy.PULL}),
+        )
+        if policy.PULL not in decision.limits:
+            return None
+        return RepositoryAccess(repository, principal, decision.limits)
 
     async def pullable(self, principal: Principal, names: list[str]) -> list[str]:
         """Those of ``names`` the principal may pull from (catalog filtering)."""

@@ -37,6 +37,7 @@ from cargohold.registry.attestations import AttestationService
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
 from cargohold.registry.email import EmailSender
+from cargohold.registry.image_metadata import ImageMetadataService
 from cargohold.registry.jobs import PushJobs
 from cargohold.registry.keyring import KeyRing
 from cargohold.registry.limits import TagLimits
@@ -146,6 +147,8 @@ class Services:
     attacher: Attacher
     # The ``describe`` job and SBOM reads.
     sbom: SbomService
+    # One manifest's facts, packages, signatures and vulnerabilities together.
+    image_metadata: ImageMetadataService
     # The OSV feed, matching (outbox channel ``match``) and the vulnerability view.
     vulns: VulnerabilityService
     # The registry's signatures (the ``sign`` job when signing is enabled) and the
@@ -336,6 +339,9 @@ class Services:
             make_signing_keys=(make_signing_keys if signing_settings.enabled else None),
             close_signing_keys=close_signing_keys,
             sbom=sbom,
+            image_metadata=ImageMetadataService(
+                auth.access, manifests, package_store, verifier, vulns
+            ),
         )
 
     async def start(self) -> None:

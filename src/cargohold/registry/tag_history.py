@@ -7,8 +7,7 @@ the same access decision as ``/token`` (a tag-limited caller sees only its tags)
 
 from __future__ import annotations
 
-from cargohold.auth import policy
-from cargohold.auth.policy import PULL, Principal
+from cargohold.auth.policy import Principal
 from cargohold.metadata.advisories import AdvisoryStore, TagMove
 from cargohold.oci.names import RepositoryName, Tag
 from cargohold.registry.access import AccessService
@@ -31,15 +30,8 @@ class TagHistoryService:
             NotFound: the caller may not pull that tag (the same answer whether or not
                 it exists).
         """
-        decision = policy.decide(
-            actor,
-            await self._access.grants(actor),
-            await self._access.repository_policy(repository.value),
-            frozenset({PULL}),
-        )
-        if PULL not in decision.limits or not policy.tag_allowed(
-            tag.value, decision.limits[PULL]
-        ):
+        access = await self._access.pull_access(actor, repository)
+        if access is None or not access.allows_tag(tag.value):
             raise NotFound(f"no tag {repository.value}:{tag.value} you may pull")
         # Empty for a tag never moved since history began (migration 0005).
         return await self._store.tag_history(

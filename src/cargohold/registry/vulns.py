@@ -28,8 +28,7 @@ from typing import Any, Protocol
 import anyio
 import anyio.to_thread
 
-from cargohold.auth import policy
-from cargohold.auth.policy import PULL, Principal
+from cargohold.auth.policy import Principal
 from cargohold.metadata.store import MetadataStore
 from cargohold.metadata.vulns import (
     FeedRecord,
@@ -46,7 +45,7 @@ from cargohold.registry.access import AccessService
 from cargohold.registry.admin import NotFound
 from cargohold.registry.advisories import AdvisoryService
 from cargohold.registry.advisory_document import ALIAS, MAX_ALIASES
-from cargohold.registry.limits import RepositoryAccess, TagLimits
+from cargohold.registry.limits import TagLimits
 from cargohold.registry.osv import (
     OsvEntry,
     affects,
@@ -259,18 +258,12 @@ class VulnerabilityService:
             NotFound: no such manifest in the repository, or the caller may not pull
                 it (the same answer either way).
         """
-        decision = policy.decide(
-            actor,
-            await self._access.grants(actor),
-            await self._access.repository_policy(repository.value),
-            frozenset({PULL}),
-        )
         refused = NotFound(
             f"no manifest {reference} in {repository.value} you may pull"
         )
-        if PULL not in decision.limits:
+        access = await self._access.pull_access(actor, repository)
+        if access is None:
             raise refused
-        access = RepositoryAccess(repository, actor, decision.limits)
         if isinstance(reference, Tag):
             if not access.allows_tag(reference.value):
                 raise refused

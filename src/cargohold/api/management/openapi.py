@@ -7,6 +7,7 @@ are checked against these schemas.
 
 from __future__ import annotations
 
+from cargohold.api.management.openapi_metadata import METADATA_SCHEMAS, metadata_paths
 from cargohold.api.management.openapi_notify import (
     advisory_paths,
     delivery_paths,
@@ -22,7 +23,6 @@ from cargohold.api.management.openapi_ops import (
     op,
     path_param,
 )
-from cargohold.api.management.openapi_vulns import VULN_SCHEMAS, vuln_paths
 from cargohold.api.management.schemas import JSON, SCHEMAS, list_of, ref
 
 
@@ -291,9 +291,9 @@ def document() -> JSON:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"basic": []}, {"bearer": []}],
-        "paths": _paths() | pull_paths() | vuln_paths(),
+        "paths": _paths() | pull_paths() | metadata_paths(),
         "components": {
-            "schemas": SCHEMAS | VULN_SCHEMAS,
+            "schemas": SCHEMAS | METADATA_SCHEMAS,
             "responses": {
                 f"E{code}": {
                     "description": text,

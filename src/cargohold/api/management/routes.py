@@ -17,6 +17,7 @@ from cargohold.api.management import (
     advisories,
     audit,
     grants,
+    image_metadata,
     members,
     notices,
     oidc,
@@ -69,6 +70,11 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
         vulns.image_vulnerabilities,
     ),
     ("GET", "/repositories/{name:path}/manifests/{reference}/sbom", sbom.get_sbom),
+    (
+        "GET",
+        "/repositories/{name:path}/manifests/{reference}/metadata",
+        image_metadata.get_metadata,
+    ),
     ("GET", "/audit", audit.list_events),
     *webhooks.operations("/orgs/{org}/webhooks", webhooks.ORG),
     *webhooks.operations("/webhooks", webhooks.WIDE),
@@ -95,7 +101,7 @@ async def openapi_document(_request: Request) -> Response:
 
 # Reads that follow an image's tier: callers without credentials act as anonymous and
 # get what anonymous may pull (starter tags of public repositories), nothing else.
-ANONYMOUS_READS = frozenset({"get_sbom"})
+ANONYMOUS_READS = frozenset({"get_sbom", "get_metadata", "image_vulnerabilities"})
 
 
 def _guarded(

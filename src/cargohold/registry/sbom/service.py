@@ -25,8 +25,7 @@ import anyio.from_thread
 import anyio.to_thread
 import structlog
 
-from cargohold.auth import policy
-from cargohold.auth.policy import PULL, Principal
+from cargohold.auth.policy import Principal
 from cargohold.metadata.outbox import ATTEST, MATCH, OutboxMessage
 from cargohold.metadata.packages import (
     DONE,
@@ -47,7 +46,6 @@ from cargohold.oci.errors import (
 from cargohold.oci.manifest import parse_manifest
 from cargohold.oci.names import RepositoryName
 from cargohold.registry.admin import Conflict, InvalidRequest, NotFound
-from cargohold.registry.limits import RepositoryAccess
 from cargohold.registry.manifests import ManifestRef
 from cargohold.registry.outbox import DeliveryFailed
 from cargohold.registry.sbom import facts as image_facts
@@ -286,18 +284,12 @@ class SbomService:
             ref = ManifestRef.parse(reference)
         except (NameInvalid, ManifestInvalid, DigestInvalid) as exc:
             raise InvalidRequest(str(exc.detail)) from None
-        decision = policy.decide(
-            actor,
-            await self._access.grants(actor),
-            await self._access.repository_policy(name.value),
-            frozenset({PULL}),
-        )
         what = (
             f"{name.value}@{reference}" if ref.digest else f"{name.value}:{reference}"
         )
-        if PULL not in decision.limits:
+        access = await self._access.pull_access(actor, name)
+        if access is None:
             raise NotFound(f"no manifest {what} you may pull")
-        access = RepositoryAccess(name, actor, decision.limits)
         try:
             stored = await self._manifests.get(access, ref)
         except RegistryError:
