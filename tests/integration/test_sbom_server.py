@@ -42,7 +42,9 @@ ROOT_PASSWORD = "root-password-123"  # noqa: S105 - test accounts
 BOB_PASSWORD = "bob-password-123"  # noqa: S105
 ROOT = ("root", ROOT_PASSWORD)
 REPO = "acme/app"
-WAIT = 90.0
+# A fresh server on PostgreSQL has been seen to take ~30 s before its outbox
+# leases the first job (under investigation); the bound leaves room for that.
+WAIT = 180.0
 GO_BINARIES = ("/usr/bin/umoci", "/usr/bin/skopeo")
 NPM_TREE = Path("/usr/lib/node_modules/npm/node_modules")
 
@@ -389,5 +391,9 @@ def test_a_layer_that_is_not_a_tar_fails_the_description_clearly(
         while response.status_code == 404 and time.monotonic() < deadline:
             time.sleep(0.2)
             response = sbom(client, digest)
-        assert response.status_code == 409, response.text
+        assert response.status_code == 409, (
+            response.text,
+            describe_job(server, digest),
+            server.log_tail(),
+        )
         assert "not a readable tar layer" in response.text
