@@ -84,8 +84,9 @@ async def test_describe_runs_once_per_digest_and_enqueues_its_jobs(
     await _push(services, "acme/app", built.blobs, built.manifest)
     await _push(services, "team/app", built.blobs, built.manifest)
     queued = outbox(database)
-    describe_key = f"describe:{built.digest}"
-    assert queued[describe_key][0] == DESCRIBE  # one job for both pushes
+    describe_key = f"describe:acme/app@{built.digest}"
+    assert queued[describe_key][0] == DESCRIBE  # one job per repository and digest
+    assert queued[f"describe:team/app@{built.digest}"][0] == DESCRIBE
 
     item = OutboxItem(
         1, describe_key, DESCRIBE, {"repository": "acme/app", "digest": built.digest}, 0
@@ -103,11 +104,24 @@ async def test_describe_runs_once_per_digest_and_enqueues_its_jobs(
     assert description.facts["platform"] == {"architecture": "amd64", "os": "linux"}
     assert description.facts["size"] == sum(len(b) for b in built.blobs)
 
-    # Run again (a retry, a lease that ran out): nothing changes.
+    # Run again (a retry, a lease that ran out, team/app's job): nothing changes.
     await services.sbom.describe(item)
+    team = {"repository": "team/app", "digest": built.digest}
+    await services.sbom.describe(OutboxItem(2, "describe:team", DESCRIBE, team, 0))
     assert outbox(database) == after
     again = await SqlPackageStore(database).description(built.digest)
     assert again == description
+    # Pushed later to another signed repository: read once, but attested there too.
+    await _push(services, "acme/other", built.blobs, built.manifest)
+    other = {"repository": "acme/other", "digest": built.digest}
+    await services.sbom.describe(OutboxItem(3, "describe:other", DESCRIBE, other, 0))
+    assert sorted(set(outbox(database)) - set(after)) == [
+        f"attest:provenance:acme/other@{built.digest}",  # queued by the push
+        f"attest:sbom:acme/other@{built.digest}",
+        f"describe:acme/other@{built.digest}",
+        f"sign:acme/other@{built.digest}",
+    ]
+    assert await SqlPackageStore(database).description(built.digest) == description
 
 
 async def test_an_artifact_is_skipped(services: Services, database: Database) -> None:
@@ -124,7 +138,7 @@ async def test_an_artifact_is_skipped(services: Services, database: Database) ->
     digest = str(Digest.of(manifest))
     item = OutboxItem(
         1,
-        f"describe:{digest}",
+        f"describe:acme/thing@{digest}",
         DESCRIBE,
         {"repository": "acme/thing", "digest": digest},
         0,

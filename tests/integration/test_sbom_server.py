@@ -145,7 +145,7 @@ def describe_job(server: ServerProcess, digest: str) -> str:
     db = Database(url)
     o = t.outbox.c
     query = sa.select(o.state, o.attempts, o.holder, o.last_error).where(
-        o.key == f"describe:{digest}"
+        o.key.like(f"describe:%@{digest}")
     )
     try:
         return repr(db.run_sync(lambda conn: conn.execute(query).first()))

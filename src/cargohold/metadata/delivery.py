@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cargohold.metadata.outbox import OutboxMessage
+
 
 @dataclass(frozen=True, slots=True)
 class Leased:
@@ -97,6 +99,11 @@ class OutboxStore(Protocol):
 
     async def retry(self, message_id: int, *, now: float) -> bool:
         """A dead row becomes pending and due at ``now``; ``False`` if not dead."""
+        ...
+
+    async def enqueue(self, messages: Sequence[OutboxMessage], *, now: float) -> None:
+        """Enqueue ``messages`` on their own (keys already queued are skipped): for
+        work decided by a job rather than by a change (``enqueue_in`` is the rule)."""
         ...
 
     async def prune(self, *, done_before: float) -> int:

@@ -20,8 +20,9 @@ enqueues them in its own transaction, so a manifest stored is a manifest queued)
 
 * ``sign``     ``{"repository", "digest"}``, key ``sign:<repository>@<digest>``
   (``resign`` adds ``:<key id>``): the registry's signatures in every format.
-* ``describe`` ``{"repository", "digest"}``, key ``describe:<digest>``: read the
-  image's layers once per digest; record its facts and packages.
+* ``describe`` ``{"repository", "digest"}``, key ``describe:<repository>@<digest>``:
+  read the image's layers once per digest (a later push of the same digest elsewhere
+  only gets its SBOM attestation); record its facts and packages.
 * ``attest``   ``{"repository", "digest", "kind": "provenance", "actor", "at",
   "tag"}`` (enqueued by the push, key ``attest:provenance:<repository>@<digest>``)
   or ``{"repository", "digest", "kind": "sbom"}`` (enqueued when ``describe`` is

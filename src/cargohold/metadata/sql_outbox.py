@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from cargohold.metadata import schema as t
 from cargohold.metadata.database import Database
 from cargohold.metadata.delivery import Leased, NoticeRecord, OutboxRecord, Outcome
-from cargohold.metadata.outbox import DEAD, DONE, PENDING
+from cargohold.metadata.outbox import DEAD, DONE, PENDING, OutboxMessage, enqueue_in
 
 _O = t.outbox
 _N = t.notices
@@ -191,6 +191,12 @@ class SqlOutboxStore:
             query = query.where(_O.c.state == state)
         rows = await self._db.read(lambda conn: conn.execute(query).all())
         return [OutboxRecord(*row) for row in rows]
+
+    async def enqueue(self, messages: Sequence[OutboxMessage], *, now: float) -> None:
+        def run(conn: Connection) -> None:
+            enqueue_in(conn, messages, now=now)
+
+        await self._db.write(run)
 
     async def retry(self, message_id: int, *, now: float) -> bool:
         # Attempts start again: whoever retries a dead message has fixed its cause,

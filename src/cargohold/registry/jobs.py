@@ -82,7 +82,7 @@ class PushJobs:
             and pushed.media_type not in _INDEXES
             and _matches(pushed.repository, self.sbom)
         ):
-            jobs.append(OutboxMessage(f"describe:{pushed.digest}", DESCRIBE, about))
+            jobs.append(OutboxMessage(f"describe:{where}", DESCRIBE, about))
         return jobs
 
 

@@ -261,6 +261,7 @@ class Services:
             manifests,
             sbom_settings,
             signing_settings,
+            outbox=outbox_store,
             public_url=public_url or f"http://{public_host}",
             clock=clock,
         )

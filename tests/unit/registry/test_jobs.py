@@ -45,7 +45,7 @@ def test_signing_queues_signature_and_provenance_for_matching_repositories() -> 
     assert messages[0].key == f"sign:acme/app@{DIGEST}"
     assert messages[1].payload["kind"] == "provenance"
     assert messages[1].payload["actor"] == "user:alice"
-    assert messages[2].key == f"describe:{DIGEST}"
+    assert messages[2].key == f"describe:acme/app@{DIGEST}"
     assert channels(jobs, pushed(repository="other/app")) == [DESCRIBE]
     # An index is signed (each child is signed by its own push) but not described.
     assert channels(jobs, pushed(media_type=INDEX)) == [SIGN, ATTEST]

@@ -53,6 +53,7 @@ from cargohold.registry.sbom.layers import LayerUnreadable, read_image
 from cargohold.storage.base import BlobNotFound
 
 if TYPE_CHECKING:
+    from cargohold.metadata.delivery import OutboxStore
     from cargohold.metadata.store import MetadataStore
     from cargohold.registry.access import AccessService
     from cargohold.registry.manifests import ManifestService
@@ -146,10 +147,12 @@ class SbomService:
         settings: SbomSettings,
         signing: SigningSettings,
         *,
+        outbox: OutboxStore,
         public_url: str = "http://localhost:5000",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._public_url = public_url
+        self._outbox = outbox
         self._store = store
         self._meta = meta
         self._blobs = blobs
@@ -166,8 +169,14 @@ class SbomService:
         """The ``describe`` outbox handler: payload ``{"repository", "digest"}``."""
         digest = str(item.payload.get("digest", ""))
         repository = str(item.payload.get("repository", ""))
-        if await self._store.description(digest) is not None:
-            return  # recorded by an earlier run; its jobs were enqueued with it
+        known = await self._store.description(digest)
+        if known is not None:
+            # Read before (another repository's push, or an earlier run of this
+            # job): this repository still gets its SBOM attestation.
+            if known.state == DONE:
+                attest = self._attest_jobs([repository], digest)
+                await self._outbox.enqueue(attest, now=self._clock())
+            return
         holders = await self._store.repositories_with(digest)
         if not holders:
             return  # deleted before it was read: nothing to describe
@@ -187,16 +196,7 @@ class SbomService:
                     {"digest": digest},
                 )
             )
-            if self._signing.enabled:
-                jobs.extend(
-                    OutboxMessage(
-                        f"attest:sbom:{holder}@{digest}",
-                        ATTEST,
-                        {"repository": holder, "digest": digest, "kind": "sbom"},
-                    )
-                    for holder in holders
-                    if any(fnmatchcase(holder, g) for g in self._signing.repositories)
-                )
+            jobs += self._attest_jobs(holders, digest)
         await self._store.record(description, packages, jobs=jobs)
         log.info(
             "image described",
@@ -206,6 +206,20 @@ class SbomService:
             packages=len(packages),
             error=description.error,
         )
+
+    def _attest_jobs(self, repositories: list[str], digest: str) -> list[OutboxMessage]:
+        """``attest`` sbom for those of ``repositories`` that ``[signing]`` covers."""
+        if not self._signing.enabled:
+            return []
+        return [
+            OutboxMessage(
+                f"attest:sbom:{repository}@{digest}",
+                ATTEST,
+                {"repository": repository, "digest": digest, "kind": "sbom"},
+            )
+            for repository in repositories
+            if any(fnmatchcase(repository, g) for g in self._signing.repositories)
+        ]
 
     async def _read(
         self, repository: str, digest: str, content: bytes, media_type: str
