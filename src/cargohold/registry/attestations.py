@@ -53,8 +53,7 @@ from cargohold.registry.signing import ecdsa
 from cargohold.registry.signing.cosign import (
     CREATED,
     EMPTY_JSON,
-    OCI_CONFIG,
-    signature_config,
+    append_to_cosign_tag,
 )
 from cargohold.registry.signing.keys import KeyStore
 
@@ -440,34 +439,14 @@ class AttestationService:
     async def _append_att(
         self, repository: str, digest: str, predicate_type: str, envelope: bytes
     ) -> None:
-        layers = await self._att_layers(repository, digest)
-        layer = await self._attacher.blob(repository, envelope, DSSE)
-        layers.append(
-            {
-                "mediaType": DSSE,
-                "size": layer.size,
-                "digest": layer.digest,
-                "annotations": {ATT_ANNOTATION: predicate_type},
-            }
-        )
-        config = await self._attacher.blob(
-            repository, signature_config(layers), OCI_CONFIG
-        )
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": mediatypes.OCI_MANIFEST,
-            "config": {
-                "mediaType": OCI_CONFIG,
-                "size": config.size,
-                "digest": config.digest,
-            },
-            "layers": layers,
-        }
-        await self._attacher.manifest(
+        await append_to_cosign_tag(
+            self._attacher,
             repository,
-            json.dumps(manifest, separators=(",", ":")).encode(),
-            mediatypes.OCI_MANIFEST,
-            tag=att_tag(digest),
+            att_tag(digest),
+            await self._att_layers(repository, digest),
+            envelope,
+            DSSE,
+            {ATT_ANNOTATION: predicate_type},
         )
 
     async def reports(self, repository: str, digest: str) -> list[AttestationReport]:

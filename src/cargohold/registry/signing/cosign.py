@@ -85,6 +85,47 @@ def signature_config(layers: list[dict[str, Any]]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
+async def append_to_cosign_tag(  # noqa: PLR0917 - one layer's description
+    attacher: Attacher,
+    repository: str,
+    tag: str,
+    layers: list[dict[str, Any]],
+    data: bytes,
+    media_type: str,
+    annotations: dict[str, str],
+) -> None:
+    """Store ``data`` as one more layer of the cosign ``tag`` (``.sig``, ``.att``)
+    whose current layers are ``layers``: the layers kept, a new config listing
+    them, the manifest moved onto the tag (read-modify-write, as cosign does)."""
+    stored = await attacher.blob(repository, data, media_type)
+    layers = [
+        *layers,
+        {
+            "mediaType": media_type,
+            "size": stored.size,
+            "digest": stored.digest,
+            "annotations": annotations,
+        },
+    ]
+    config = await attacher.blob(repository, signature_config(layers), OCI_CONFIG)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_MANIFEST,
+        "config": {
+            "mediaType": OCI_CONFIG,
+            "size": config.size,
+            "digest": config.digest,
+        },
+        "layers": layers,
+    }
+    await attacher.manifest(
+        repository,
+        json.dumps(manifest, separators=(",", ":")).encode(),
+        mediatypes.OCI_MANIFEST,
+        tag=tag,
+    )
+
+
 def _check_payload(payload: bytes, target: SigningTarget) -> tuple[str | None, bool]:
     """What is wrong with a ``.sig`` payload for ``target`` (None: nothing), and
     whether it claims to be the registry's."""
@@ -158,34 +199,14 @@ class CosignFormat:
                 return  # signed by this key already: nothing new
         payload = simple_signing_payload(target, timestamp=int(self._clock()))
         signature = base64.b64encode(ecdsa.sign(active, payload)).decode()
-        repository = target.repository
-        stored = await self._attacher.blob(repository, payload, SIMPLESIGNING)
-        layers.append(
-            {
-                "mediaType": SIMPLESIGNING,
-                "size": stored.size,
-                "digest": stored.digest,
-                "annotations": {SIGNATURE_ANNOTATION: signature},
-            }
-        )
-        config = await self._attacher.blob(
-            repository, signature_config(layers), OCI_CONFIG
-        )
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": mediatypes.OCI_MANIFEST,
-            "config": {
-                "mediaType": OCI_CONFIG,
-                "size": config.size,
-                "digest": config.digest,
-            },
-            "layers": layers,
-        }
-        await self._attacher.manifest(
-            repository,
-            json.dumps(manifest, separators=(",", ":")).encode(),
-            mediatypes.OCI_MANIFEST,
-            tag=sig_tag(target.digest),
+        await append_to_cosign_tag(
+            self._attacher,
+            target.repository,
+            sig_tag(target.digest),
+            layers,
+            payload,
+            SIMPLESIGNING,
+            {SIGNATURE_ANNOTATION: signature},
         )
 
     async def _verify_tag(
