@@ -247,6 +247,11 @@ async def tour(root: Caller) -> set[str]:  # noqa: PLR0915 - one linear tour
     # No outbox worker runs here: not described yet.
     await do("GET", "/repositories/{name}/manifests/{reference}/sbom", status=404,
              name="acme/app", reference=digest)
+    meta = await do("GET", "/repositories/{name}/manifests/{reference}/metadata",
+                    status=200, name="acme/app", reference="v1")
+    assert (meta["digest"], meta["kind"], meta["description"]["state"]) == (
+        digest, "image", "pending")
+    assert (meta["verified"], meta["signatures"]) == (False, [])
     advisory = {"id": "CH-1", "title": "t", "severity": "low", "state": "current",
                 "affected": [{"repository": "acme/app", "tags": ["v*"]}]}
     await do("POST", "/advisories", advisory, status=201)
