@@ -15,7 +15,7 @@ import re
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,6 +31,7 @@ _MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 _INDEX_TYPES = frozenset(_MANIFEST_TYPES[::2])
+_BROKEN = "the image is broken, or a proxy rewrote the answer: ask its publisher"
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -287,8 +288,10 @@ class Doctor:
         try:
             body = response.json()
         except ValueError:
-            body = {}
-        token = body.get("token") or body.get("access_token") if body else None
+            body = None
+        token = None
+        if isinstance(body, dict):
+            token = body.get("token") or body.get("access_token")
         if response.status_code != httpx.codes.OK or not isinstance(token, str):
             raise self._fail(
                 name,
@@ -354,21 +357,30 @@ class Doctor:
         t = self._target
         response = self._fetch_manifest(t.tag or "")
         media_type = response.headers.get("Content-Type", "").split(";")[0]
-        body = response.json()
         detail = f"{t.repository}:{t.tag} {media_type}"
+        body = self._json_object(response, detail)
         if media_type in _INDEX_TYPES or "manifests" in body:
-            children = body.get("manifests") or []
-            if not children:
-                raise self._fail("manifest", f"{detail}: empty index", "a broken image")
-            response = self._fetch_manifest(children[0]["digest"])
-            body = response.json()
-            detail += f" → {children[0]['digest']}"
-        layers = body.get("layers") or []
-        blob = layers[0] if layers else body.get("config")
-        if not isinstance(blob, dict) or "digest" not in blob:
-            raise self._fail("manifest", f"{detail}: names no blob", "a broken image")
+            children = body.get("manifests")
+            child = children[0] if isinstance(children, list) and children else None
+            if not isinstance(child, dict) or not isinstance(child.get("digest"), str):
+                raise self._fail("manifest", f"{detail}: empty index", _BROKEN)
+            detail += f" → {child['digest']}"
+            body = self._json_object(self._fetch_manifest(child["digest"]), detail)
+        layers = body.get("layers")
+        blob = layers[0] if isinstance(layers, list) and layers else body.get("config")
+        if not isinstance(blob, dict) or not isinstance(blob.get("digest"), str):
+            raise self._fail("manifest", f"{detail}: names no blob", _BROKEN)
         yield Step("manifest", "ok", detail)
         return str(blob["digest"])
+
+    def _json_object(self, response: httpx.Response, detail: str) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise self._fail("manifest", f"{detail}: not a JSON object", _BROKEN)
+        return body
 
     def _blob(self, digest: str) -> Iterator[Step]:
         t = self._target

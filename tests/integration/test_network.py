@@ -388,15 +388,18 @@ class _Handler(BaseHTTPRequestHandler):
     """A registry that redirects blobs (to ``blob_url``), like one on object storage."""
 
     blobs: ClassVar[dict[str, bytes]] = {}
-    manifest: ClassVar[bytes] = b""
+    manifests: ClassVar[dict[str, bytes]] = {}
     blob_url: ClassVar[str] = ""
 
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if path == "/v2/":
             self._send(200, b"{}", "application/json")
-        elif path == "/v2/acme/app/manifests/1.0":
-            self._send(200, self.manifest, "application/vnd.oci.image.manifest.v1+json")
+        elif path.startswith("/v2/acme/app/manifests/"):
+            body = self.manifests.get(path.rsplit("/", 1)[1])
+            kind = "index" if body and b'"manifests"' in body else "manifest"
+            media_type = f"application/vnd.oci.image.{kind}.v1+json"
+            self._send(404 if body is None else 200, body or b"{}", media_type)
         elif path.startswith("/v2/acme/app/blobs/"):
             self.send_response(307)
             self.send_header("Location", f"{self.blob_url}/{path.rsplit('/', 1)[1]}")
@@ -426,6 +429,7 @@ def redirecting() -> Iterator[tuple[str, type[_Handler]]]:
 
     class Handler(_Handler):
         blobs: ClassVar[dict[str, bytes]] = {}
+        manifests: ClassVar[dict[str, bytes]] = {}
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     port = server.server_address[1]
@@ -448,10 +452,21 @@ def test_doctor_follows_a_blob_redirect_and_checks_the_digest(
     url, handler = redirecting
     config = b'{"architecture":"amd64","os":"linux"}'
     layer = b"redirected layer" * 50
-    handler.manifest = image_manifest(config, [layer])
+    child = image_manifest(config, [layer])
+    handler.manifests[digest_of(child)] = child
+    handler.manifests["1.0"] = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest_of(child),
+            "size": len(child),
+        }],
+    }).encode()  # fmt: skip
     handler.blobs[digest_of(layer)] = layer
     good = cli("doctor", url, "--image", "acme/app:1.0")
     assert good.returncode == 0, good.stdout
+    assert f"index.v1+json → {digest_of(child)}" in good.stdout
     assert "through a redirect to localhost:" in good.stdout
     assert "verified" in good.stdout
 
@@ -460,3 +475,8 @@ def test_doctor_follows_a_blob_redirect_and_checks_the_digest(
     assert altered.returncode == 1
     assert steps(altered)["blob"] == "FAIL", altered.stdout
     assert "alters content" in altered.stdout
+
+    handler.manifests["1.0"] = b"<html>a proxy's login page</html>"
+    broken = cli("doctor", url, "--image", "acme/app:1.0")
+    assert broken.returncode == 1
+    assert "not a JSON object" in broken.stdout
