@@ -199,6 +199,16 @@ def test_doctor_passes_with_credentials_and_names_what_fails_without(
     }, good.stdout
     assert "verified" in good.stdout
 
+    at = ("--registry", token_server.url, "--username", "root")
+    cli("orgs", "add", "acme", *at, CARGOHOLD_PASSWORD=ROOT_PASSWORD)  # may exist
+    created = cli("tokens", "create", "acme", "-d", "doctor", "--json", *at,
+                  CARGOHOLD_PASSWORD=ROOT_PASSWORD)  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    secret = json.loads(created.stdout)["secret"]
+    pull_token = cli("doctor", token_server.url, *image, "--token", secret)
+    assert pull_token.returncode == 0, pull_token.stdout
+    assert "issued a token with credentials" in pull_token.stdout
+
     anonymous = cli("doctor", token_server.url, *image)
     assert anonymous.returncode == 1
     assert steps(anonymous)["manifest"] == "FAIL", anonymous.stdout
