@@ -46,6 +46,7 @@ from cargohold.registry.signing.keys import KeyStore
 from cargohold.settings import FilesystemStorage, Settings
 from cargohold.storage.base import BlobStore
 from cargohold.storage.filesystem import FilesystemBlobStore
+from cargohold.web.network import routes as network_routes
 
 log = structlog.get_logger(__name__)
 
@@ -182,7 +183,13 @@ def create_app(
                 await svc.close()
 
     app = Starlette(
-        routes=[*token_routes, *management_routes, *wellknown_routes, *routes],
+        routes=[
+            *token_routes,
+            *management_routes,
+            *wellknown_routes,
+            *network_routes,
+            *routes,
+        ],
         middleware=[Middleware(RegistryHeaders, access_log=settings.log.access)],
         exception_handlers={
             RegistryError: errors.registry_error,
