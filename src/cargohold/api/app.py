@@ -13,15 +13,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import structlog
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
 
 from cargohold import settings as settings_module
-from cargohold.api import errors
+from cargohold.api import errors, instruments
 from cargohold.api.management import routes as management_routes
-from cargohold.api.middleware import RegistryHeaders
 from cargohold.api.token import routes as token_routes
 from cargohold.api.v2.routes import routes
 from cargohold.api.wellknown import routes as wellknown_routes
@@ -30,6 +30,7 @@ from cargohold.metadata.database import Database
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.metadata.sql_advisories import SqlAdvisoryStore
+from cargohold.metadata.sql_instruments import SqlInstrumentStore
 from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
 from cargohold.metadata.sql_packages import SqlPackageStore
 from cargohold.metadata.sql_pulls import SqlPullStore
@@ -113,6 +114,7 @@ def open_services(
         vuln_store=SqlVulnerabilityStore(database),
         package_store=SqlPackageStore(database),
         sbom_settings=settings.sbom,
+        instruments=SqlInstrumentStore(database),
         clock=clock,
     )
 
@@ -181,9 +183,26 @@ def create_app(
             if services is None:
                 await svc.close()
 
+    request_metrics = (
+        instruments.RequestMetrics(CollectorRegistry())
+        if settings.metrics.enabled
+        else None
+    )
     app = Starlette(
-        routes=[*token_routes, *management_routes, *wellknown_routes, *routes],
-        middleware=[Middleware(RegistryHeaders, access_log=settings.log.access)],
+        routes=[
+            *instruments.routes,
+            *token_routes,
+            *management_routes,
+            *wellknown_routes,
+            *routes,
+        ],
+        middleware=[
+            Middleware(
+                instruments.Instrumented,
+                access_log=settings.log.access,
+                metrics=request_metrics,
+            )
+        ],
         exception_handlers={
             RegistryError: errors.registry_error,
             HTTPException: errors.http_error,
@@ -193,6 +212,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.request_metrics = request_metrics
     if services is not None:
         app.state.services = services  # usable without running the lifespan (tests)
     return app
