@@ -53,6 +53,8 @@ log = structlog.get_logger(__name__)
 _EXPIRY_INTERVAL = 600.0
 # How often each process asks whether a once-across-processes job is due.
 _SCHEDULE_TICK = 60.0
+# How stale another worker's request counts may be in a scrape.
+_METRICS_FLUSH = 1.0
 
 
 def build_store(settings: Settings) -> BlobStore:
@@ -159,6 +161,13 @@ def _background(services: Services, settings: Settings) -> list[asyncio.Task[Non
     ]
 
 
+async def _flush_metrics(metrics: instruments.RequestMetrics) -> None:
+    """Write this process's request tallies to the shared metric files every second."""
+    while True:
+        await asyncio.sleep(_METRICS_FLUSH)
+        metrics.flush()
+
+
 def create_app(
     settings: Settings, *, services: Services | None = None, migrate: bool = True
 ) -> Starlette:
@@ -173,9 +182,13 @@ def create_app(
         app.state.services = svc
         await svc.start()
         tasks = _background(svc, settings)
+        if request_metrics is not None:
+            tasks.append(asyncio.create_task(_flush_metrics(request_metrics)))
         try:
             yield
         finally:
+            if request_metrics is not None:
+                request_metrics.flush()
             for task in tasks:
                 task.cancel()
             # Let them unwind (an outbox round settles what it delivered) first.
