@@ -150,9 +150,12 @@ def _metrics_directory(settings: Settings) -> None:
 
     Set in the environment before any worker imports the client, so every worker
     writes its counters there and a scrape of any worker reports the sum. Emptied at
-    each start: the counters of a previous server run are not this run's.
+    each start: the counters of a previous server run are not this run's. One per host
+    and port, so servers sharing a data directory (replicas on shared storage) keep
+    theirs apart.
     """
-    directory = settings.data_dir.resolve() / "run" / "metrics"
+    instance = f"{socket.gethostname()}-{settings.server.port}"
+    directory = settings.data_dir.resolve() / "run" / "metrics" / instance
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)

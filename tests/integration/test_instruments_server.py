@@ -109,7 +109,9 @@ def test_counts_add_up_across_workers(instrumented: ServerProcess) -> None:
             and total(v, "cargohold_http_requests_in_progress") == 1
         ),
     )
-    directory = instrumented.data_dir / "run" / "metrics"
+    # One directory for this server (host and port), one set of files per worker.
+    (directory,) = (instrumented.data_dir / "run" / "metrics").iterdir()
+    assert directory.name.endswith(f"-{instrumented.port}")
     pids = {path.stem.rsplit("_", 1)[-1] for path in directory.glob("counter_*.db")}
     assert len(pids) == 2, f"both workers should have counted: {sorted(pids)}"
 

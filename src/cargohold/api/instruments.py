@@ -1,8 +1,8 @@
 """The operator's instruments: ``/metrics``, ``/healthz``, ``/readyz``, request metrics.
 
 Several server processes, one truth: ``cargohold serve`` points
-``PROMETHEUS_MULTIPROC_DIR`` at ``<data_dir>/run/metrics`` (emptied at each start)
-before the workers start, so each worker's counters live in its own memory-mapped
+``PROMETHEUS_MULTIPROC_DIR`` at ``<data_dir>/run/metrics/<host>-<port>`` (emptied at
+each start) before the workers start, so each worker's counters live in its own mmapped
 files there and a scrape of any worker sums them all (prometheus-client's
 multiprocess mode). Numbers the database holds (outbox depth, upload sessions, GC
 runs recorded by ``cargohold gc``) are read at scrape time, so every process agrees.
@@ -19,6 +19,7 @@ import uuid
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -32,7 +33,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -382,6 +383,7 @@ def scrape_registry(
     """What one scrape reports: every process's counters, and the database's."""
     directory = os.environ.get(MULTIPROC_ENV)
     if directory:
+        _forget_dead_workers(Path(directory))
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     elif metrics is not None:
@@ -394,6 +396,25 @@ def scrape_registry(
     combined.register(_Forward(registry))
     combined.register(_StoreCollector(gauges))
     return combined
+
+
+def _forget_dead_workers(directory: Path) -> None:
+    """Drop the live gauges of workers that died (granian respawns them): their
+    counters stay, their "in progress" would otherwise stay forever."""
+    for path in directory.glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            mark_process_dead(int(pid), str(directory))  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _Forward:
@@ -429,7 +450,7 @@ async def metrics_endpoint(request: Request) -> Response:
         metrics.flush()  # this process's latest; the others flush every second
     # The multiprocess collector reads every worker's files: off the event loop.
     body = await anyio.to_thread.run_sync(
-        generate_latest, scrape_registry(metrics, gauges)
+        lambda: generate_latest(scrape_registry(metrics, gauges))
     )
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
