@@ -7,6 +7,7 @@ numbers held by the database (``cargohold gc`` runs, upload sessions) too.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -162,3 +163,30 @@ def test_healthz_and_readyz_503_when_storage_unusable(
     storage.unlink()
     aside.rename(storage)
     assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+
+
+def test_json_access_log_carries_the_request_id(workdir: Path) -> None:
+    settings = {"CARGOHOLD_AUTH_MODE": "none", "CARGOHOLD_LOG_FORMAT": "json"}
+    process = ServerProcess(workdir / "data", workdir / "server.log", settings=settings)
+    try:
+        process.start()
+        answer = httpx.get(
+            f"{process.url}/v2/some/repo/manifests/latest",
+            headers={"X-Request-Id": "trace-7f3a"},
+            timeout=10,
+        )
+        assert answer.status_code == 404
+        assert answer.headers["X-Request-Id"] == "trace-7f3a"
+    finally:
+        process.stop()
+    lines = [
+        json.loads(line)
+        for line in process.log_path.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    (entry,) = [e for e in lines if e.get("request_id") == "trace-7f3a"]
+    assert entry["event"] == "request"
+    assert entry["route"] == "/v2/{name:path}/manifests/{reference}"
+    assert entry["path"] == "/v2/some/repo/manifests/latest"
+    assert entry["status"] == 404
+    assert entry["bytes_out"] > 0
