@@ -491,11 +491,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--reference",
-        choices=("distribution", "cargohold-pulls-off"),
+        choices=("distribution", "cargohold-pulls-off", "cargohold-metrics-off"),
         default="distribution",
         help="what the candidate is compared with; 'cargohold-pulls-off' is "
         "cargohold with pull tracking off (pulls.enabled=false): each ratio is then "
-        "tracking on / off",
+        "tracking on / off; 'cargohold-metrics-off' likewise with metrics.enabled="
+        "false (request metrics on / off)",
     )
     parser.add_argument(
         "--cargohold-python",
@@ -538,16 +539,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupt)
     cargohold_env = dict(item.split("=", 1) for item in args.cargohold_env)
-    reference = (
-        servers.distribution_contender()
-        if args.reference == "distribution"
-        else servers.cargohold_contender(
+    switched_off = {
+        "cargohold-pulls-off": ("CARGOHOLD_PULLS_ENABLED", "pulls off"),
+        "cargohold-metrics-off": ("CARGOHOLD_METRICS_ENABLED", "metrics off"),
+    }
+    if args.reference == "distribution":
+        reference = servers.distribution_contender()
+    else:
+        variable, what = switched_off[args.reference]
+        reference = servers.cargohold_contender(
             args.cargohold_python,
             args.cargohold_arg,
-            cargohold_env | {"CARGOHOLD_PULLS_ENABLED": "false"},
-            label="cargohold (pulls off)",
+            cargohold_env | {variable: "false"},
+            label=f"cargohold ({what})",
         )
-    )
     candidate = (
         servers.cargohold_contender(
             args.cargohold_python, args.cargohold_arg, cargohold_env

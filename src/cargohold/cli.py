@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import shutil
 import socket
 import sys
 from multiprocessing.connection import Connection
@@ -95,6 +96,7 @@ def serve(
     _check_port_free(settings.server.host, settings.server.port)
     configure_logging(settings.log)
 
+    _metrics_directory(settings)
     # Migrate and bootstrap once, before workers start, in a short-lived child process:
     # the server's main process only supervises workers and need not hold the whole
     # application (and its memory) for the registry's lifetime.
@@ -141,6 +143,22 @@ def serve(
         workers_kill_timeout=int(settings.server.shutdown_timeout),
         respawn_failed_workers=True,
     ).serve()
+
+
+def _metrics_directory(settings: Settings) -> None:
+    """Give the workers one empty directory for prometheus-client's multiprocess mode.
+
+    Set in the environment before any worker imports the client, so every worker
+    writes its counters there and a scrape of any worker reports the sum. Emptied at
+    each start: the counters of a previous server run are not this run's. One per host
+    and port, so servers sharing a data directory (replicas on shared storage) keep
+    theirs apart.
+    """
+    instance = f"{socket.gethostname()}-{settings.server.port}"
+    directory = settings.data_dir.resolve() / "run" / "metrics" / instance
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _check_port_free(host: str, port: int) -> None:

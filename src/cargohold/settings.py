@@ -104,6 +104,23 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    # Serve Prometheus metrics at /metrics and count requests (off: neither).
+    enabled: bool = True
+    # Client addresses (CIDRs) that may read /metrics; others get 403. The peer
+    # address is used, or X-Forwarded-For's when the peer is in server.trusted_proxies.
+    allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+    def __post_init__(self) -> None:
+        for cidr in self.allow:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                msg = f"metrics.allow: {cidr!r} is not an address or CIDR network"
+                raise SettingsError(msg) from None
+
+
+@dataclass(frozen=True, slots=True)
 class AuthSettings:
     # "token": Docker token auth (the default). "none": everyone may do everything;
     # only for a throwaway local registry, and the server warns loudly at start.
@@ -260,6 +277,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
     sbom: SbomSettings = field(default_factory=SbomSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def storage_root(self) -> Path:
@@ -292,6 +310,7 @@ _SECTIONS = {
     "smtp": SmtpSettings,
     "signing": SigningSettings,
     "sbom": SbomSettings,
+    "metrics": MetricsSettings,
 }
 
 

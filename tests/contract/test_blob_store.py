@@ -417,3 +417,9 @@ async def test_traversal_ids_name_no_upload(
 async def test_free_bytes_is_unknown_or_a_count(blob_store: BlobStore) -> None:
     free = await blob_store.free_bytes()
     assert free is None or (isinstance(free, int) and free >= 0)
+
+
+async def test_check_passes_and_leaves_nothing(blob_store: BlobStore) -> None:
+    await blob_store.check()
+    assert [u async for u in blob_store.iter_uploads()] == []
+    assert [d async for d in blob_store.iter_digests()] == []

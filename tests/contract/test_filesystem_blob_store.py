@@ -241,3 +241,14 @@ async def test_free_bytes_is_unknown_when_the_upload_area_is_gone(
 ) -> None:
     (root / "uploads").rmdir()
     assert await store.free_bytes() is None
+
+
+async def test_check_fails_when_the_blob_directory_is_gone(
+    store: FilesystemBlobStore, root: Path
+) -> None:
+    await store.check()
+    assert list((root / "uploads").iterdir()) == []
+    (root / "blobs").rmdir()
+    (root / "blobs").write_text("not a directory")
+    with pytest.raises(NotADirectoryError):
+        await store.check()

@@ -13,15 +13,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import structlog
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
 
 from cargohold import settings as settings_module
-from cargohold.api import errors
+from cargohold.api import errors, instruments
 from cargohold.api.management import routes as management_routes
-from cargohold.api.middleware import RegistryHeaders
 from cargohold.api.token import routes as token_routes
 from cargohold.api.v2.routes import routes
 from cargohold.api.wellknown import routes as wellknown_routes
@@ -30,6 +30,7 @@ from cargohold.metadata.database import Database
 from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.metadata.sql_advisories import SqlAdvisoryStore
+from cargohold.metadata.sql_instruments import SqlInstrumentStore
 from cargohold.metadata.sql_outbox import SqlNoticeStore, SqlOutboxStore
 from cargohold.metadata.sql_packages import SqlPackageStore
 from cargohold.metadata.sql_pulls import SqlPullStore
@@ -53,6 +54,8 @@ log = structlog.get_logger(__name__)
 _EXPIRY_INTERVAL = 600.0
 # How often each process asks whether a once-across-processes job is due.
 _SCHEDULE_TICK = 60.0
+# How stale another worker's request counts may be in a scrape.
+_METRICS_FLUSH = 1.0
 
 
 def build_store(settings: Settings) -> BlobStore:
@@ -114,6 +117,7 @@ def open_services(
         vuln_store=SqlVulnerabilityStore(database),
         package_store=SqlPackageStore(database),
         sbom_settings=settings.sbom,
+        instruments=SqlInstrumentStore(database),
         clock=clock,
     )
 
@@ -158,6 +162,13 @@ def _background(services: Services, settings: Settings) -> list[asyncio.Task[Non
     ]
 
 
+async def _flush_metrics(metrics: instruments.RequestMetrics) -> None:
+    """Write this process's request tallies to the shared metric files every second."""
+    while True:
+        await asyncio.sleep(_METRICS_FLUSH)
+        metrics.flush()
+
+
 def create_app(
     settings: Settings, *, services: Services | None = None, migrate: bool = True
 ) -> Starlette:
@@ -172,9 +183,13 @@ def create_app(
         app.state.services = svc
         await svc.start()
         tasks = _background(svc, settings)
+        if request_metrics is not None:
+            tasks.append(asyncio.create_task(_flush_metrics(request_metrics)))
         try:
             yield
         finally:
+            if request_metrics is not None:
+                request_metrics.flush()
             for task in tasks:
                 task.cancel()
             # Let them unwind (an outbox round settles what it delivered) first.
@@ -182,15 +197,27 @@ def create_app(
             if services is None:
                 await svc.close()
 
+    request_metrics = (
+        instruments.RequestMetrics(CollectorRegistry())
+        if settings.metrics.enabled
+        else None
+    )
     app = Starlette(
         routes=[
+            *instruments.routes,
             *token_routes,
             *management_routes,
             *wellknown_routes,
             *network_routes,
             *routes,
         ],
-        middleware=[Middleware(RegistryHeaders, access_log=settings.log.access)],
+        middleware=[
+            Middleware(
+                instruments.Instrumented,
+                access_log=settings.log.access,
+                metrics=request_metrics,
+            )
+        ],
         exception_handlers={
             RegistryError: errors.registry_error,
             HTTPException: errors.http_error,
@@ -200,6 +227,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.request_metrics = request_metrics
     if services is not None:
         app.state.services = services  # usable without running the lifespan (tests)
     return app

@@ -505,3 +505,15 @@ image_vulnerabilities = sa.Table(
     sa.Column("matched_at", sa.Float, nullable=False),
     sa.Index("ix_image_vulnerabilities_vulnerability", "vulnerability"),
 )
+
+# --- operator's instruments (migration 0007) ---------------------------------------
+
+# One row per finished ``cargohold gc`` (not dry runs): /metrics sums them at scrape.
+gc_runs = sa.Table(
+    "gc_runs",
+    metadata,
+    _serial(),
+    sa.Column("finished_at", sa.Float, nullable=False),
+    sa.Column("blobs_deleted", sa.BigInteger, nullable=False),
+    sa.Column("bytes_freed", sa.BigInteger, nullable=False),
+)

@@ -100,6 +100,12 @@ async def collect_garbage(
         clock(), untagged=options.delete_untagged
     )
     result.reclaimable_bytes = sum(collectable.values())
+    if services.instruments is not None:
+        await services.instruments.record_gc(
+            finished_at=clock(),
+            blobs_deleted=result.blobs_deleted,
+            bytes_freed=result.bytes_freed,
+        )
     return result
 
 

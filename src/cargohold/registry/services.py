@@ -13,6 +13,7 @@ from cargohold.auth.tokens import TokenIssuer, TokenVerifier
 from cargohold.metadata.accounts import AccountStore
 from cargohold.metadata.advisories import AdvisoryStore
 from cargohold.metadata.delivery import NoticeStore, OutboxStore
+from cargohold.metadata.instruments import InstrumentStore
 from cargohold.metadata.outbox import (
     ATTEST,
     DESCRIBE,
@@ -165,6 +166,8 @@ class Services:
     make_signing_keys: Callable[[], object] | None = None
     # Releases what the key store holds open (a gpg-agent); blocking.
     close_signing_keys: Callable[[], object] | None = None
+    # What /metrics and /readyz read from the database (None: no SQL database).
+    instruments: InstrumentStore | None = None
 
     @classmethod
     def build(
@@ -198,6 +201,7 @@ class Services:
         vuln_store: VulnerabilityStore,
         package_store: PackageStore,
         sbom_settings: SbomSettings = SbomSettings(),  # noqa: B008 - frozen
+        instruments: InstrumentStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> Services:
         """``public_host``: the registry's name in image references (signatures
@@ -339,6 +343,7 @@ class Services:
             verifier=verifier,
             make_signing_keys=(make_signing_keys if signing_settings.enabled else None),
             close_signing_keys=close_signing_keys,
+            instruments=instruments,
             sbom=sbom,
             image_metadata=ImageMetadataService(
                 auth.access, manifests, package_store, verifier, vulns

@@ -57,6 +57,13 @@ class BlobStore(Protocol):
         """Create an empty upload."""
         ...
 
+    async def check(self) -> None:
+        """Raise (``OSError``) unless the store can be read and written now.
+
+        Readiness (``/readyz``): cheap, leaves nothing behind.
+        """
+        ...
+
     async def free_bytes(self) -> int | None:
         """Bytes the upload area can still take, or ``None`` if the store cannot tell.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -189,6 +190,21 @@ class FilesystemBlobStore:
 
     async def begin_upload(self, upload_id: str) -> None:
         self._upload_path(upload_id).touch(exist_ok=False)
+
+    async def check(self) -> None:
+        await anyio.to_thread.run_sync(self._check_sync)
+
+    def _check_sync(self) -> None:
+        if not self._blobs.is_dir():
+            raise NotADirectoryError(f"{self._blobs} is not a directory")
+        next(self._blobs.iterdir(), None)  # readable
+        probe = self._uploads / f".ready-{os.getpid()}-{uuid.uuid4().hex}"
+        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+            probe.unlink()
 
     async def free_bytes(self) -> int | None:
         try:

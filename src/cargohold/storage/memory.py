@@ -63,6 +63,9 @@ class MemoryBlobStore:
         self._uploads[upload_id] = (buffer, time.time())
         return len(buffer)
 
+    async def check(self) -> None:
+        return  # memory is always there while the process is
+
     async def free_bytes(self) -> int | None:
         return None  # bounded only by the process's memory
 
