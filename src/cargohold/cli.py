@@ -18,6 +18,7 @@ import structlog
 import cargohold
 from cargohold import __version__
 from cargohold import settings as settings_module
+from cargohold.cli_options import config_option, data_dir_option, load_settings
 from cargohold.logs import configure_logging
 from cargohold.settings import Settings, SettingsError
 
@@ -25,27 +26,6 @@ if TYPE_CHECKING:
     from cargohold.registry.gc import GcResult
 
 log = structlog.get_logger("cargohold")
-
-
-def _load(config: Path | None, overrides: dict[str, Any]) -> Settings:
-    try:
-        return settings_module.load(config, os.environ, overrides)
-    except SettingsError as exc:
-        raise click.UsageError(f"configuration: {exc}") from exc
-
-
-config_option = click.option(
-    "--config",
-    "config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="CARGOHOLD_CONFIG",
-    help="TOML configuration file.",
-)
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where metadata and blobs live (default ./cargohold-data).",
-)
 
 
 @click.group()
@@ -90,7 +70,7 @@ def serve(
     overrides: dict[str, Any] = {"server": server_flags}
     if data_dir is not None:
         overrides["data_dir"] = data_dir.resolve()
-    settings = _load(config, overrides)
+    settings = load_settings(config, overrides)
     if bool(settings.server.tls_cert) != bool(settings.server.tls_key):
         raise click.UsageError("TLS needs both --tls-cert and --tls-key")
     _check_port_free(settings.server.host, settings.server.port)
@@ -244,7 +224,7 @@ def fsck(config: Path | None, data_dir: Path | None, *, repair: bool) -> None:
     from cargohold.api.app import open_services  # noqa: PLC0415
     from cargohold.registry.maintenance import fsck as run_fsck  # noqa: PLC0415
 
-    settings = _load(config, {"data_dir": data_dir} if data_dir else {})
+    settings = load_settings(config, {"data_dir": data_dir} if data_dir else {})
     configure_logging(settings.log)
 
     async def run() -> int:
@@ -309,7 +289,7 @@ def gc(
     from cargohold.api.app import open_services  # noqa: PLC0415
     from cargohold.registry.gc import GcOptions, collect_garbage  # noqa: PLC0415
 
-    settings = _load(config, {"data_dir": data_dir} if data_dir else {})
+    settings = load_settings(config, {"data_dir": data_dir} if data_dir else {})
     configure_logging(settings.log)
     options = GcOptions(
         grace_seconds=settings.registry.gc_grace_hours * 3600,
@@ -360,7 +340,7 @@ def db_upgrade(config: Path | None, data_dir: Path | None) -> None:
     from cargohold.metadata.database import Database  # noqa: PLC0415
     from cargohold.metadata.migrate import upgrade  # noqa: PLC0415
 
-    settings = _load(config, {"data_dir": data_dir} if data_dir else {})
+    settings = load_settings(config, {"data_dir": data_dir} if data_dir else {})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_url)
     upgrade(database)
@@ -384,7 +364,7 @@ def keys_rotate(config: Path | None, data_dir: Path | None) -> None:
     from cargohold.api.app import open_services  # noqa: PLC0415
     from cargohold.registry.keyring import ACTIVATION_DELAY  # noqa: PLC0415
 
-    settings = _load(config, {"data_dir": data_dir} if data_dir else {})
+    settings = load_settings(config, {"data_dir": data_dir} if data_dir else {})
     configure_logging(settings.log)
 
     async def run() -> str:
@@ -409,7 +389,7 @@ def keys_list(config: Path | None, data_dir: Path | None) -> None:
     """The published keys; the one marked * signs new tokens."""
     from cargohold.api.app import open_services  # noqa: PLC0415
 
-    settings = _load(config, {"data_dir": data_dir} if data_dir else {})
+    settings = load_settings(config, {"data_dir": data_dir} if data_dir else {})
     configure_logging(settings.log)
 
     async def run() -> list[str]:

@@ -9,35 +9,25 @@ bad arguments.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
-from cargohold import settings as settings_module
+from cargohold.cli_options import config_option, load_settings
 from cargohold.doctor import Credentials, Doctor, DoctorUsageError, Target
 from cargohold.network import render_text, requirements
-from cargohold.settings import SettingsError
 
 # A pull token is a password; the user name is not checked for it.
 _TOKEN_USER = "pull-token"  # noqa: S105 - a user name, not a password
 
 
 @click.command("network")
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="CARGOHOLD_CONFIG",
-    help="TOML configuration file.",
-)
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def network(config: Path | None, *, as_json: bool) -> None:
     """Hosts, ports, paths and TLS a client must reach, and how to put a
     pull-through cache in front, from this configuration."""
-    try:
-        settings = settings_module.load(config, os.environ, {})
-    except SettingsError as exc:
-        raise click.UsageError(f"configuration: {exc}") from exc
+    settings = load_settings(config, {})
     req = requirements(settings)
     if as_json:
         click.echo(json.dumps(req.to_json(), indent=2))

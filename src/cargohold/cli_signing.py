@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cargohold.cli_options import config_option, data_dir_option, load_settings
 from cargohold.logs import configure_logging
 from cargohold.settings import Settings
 
@@ -24,9 +25,7 @@ if TYPE_CHECKING:
 
 
 def _settings(config: Path | None, data_dir: Path | None) -> Settings:
-    from cargohold.cli import _load  # noqa: PLC0415 - cli imports this module
-
-    settings = _load(config, {"data_dir": data_dir} if data_dir else {})
+    settings = load_settings(config, {"data_dir": data_dir} if data_dir else {})
     configure_logging(settings.log)
     return settings
 
@@ -39,28 +38,14 @@ def _keys(settings: Settings) -> FileKeyStore:
     return FileKeyStore(settings.signing_key_dir, identity=settings.server.public_host)
 
 
-_config = click.option(
-    "--config",
-    "config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="CARGOHOLD_CONFIG",
-    help="TOML configuration file.",
-)
-_data_dir = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where metadata and blobs live (default ./cargohold-data).",
-)
-
-
 @click.group()
 def signing() -> None:
     """The registry's signing keys and signing queue."""
 
 
 @signing.command("keygen")
-@_config
-@_data_dir
+@config_option
+@data_dir_option
 @click.option(
     "--rotate",
     is_flag=True,
@@ -91,8 +76,8 @@ def keygen(config: Path | None, data_dir: Path | None, *, rotate: bool) -> None:
 
 
 @signing.command("public-key")
-@_config
-@_data_dir
+@config_option
+@data_dir_option
 @click.option(
     "--format",
     "output",
@@ -118,8 +103,8 @@ def public_key(config: Path | None, data_dir: Path | None, output: str) -> None:
 
 
 @signing.command("status")
-@_config
-@_data_dir
+@config_option
+@data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(config: Path | None, data_dir: Path | None, *, as_json: bool) -> None:
     """The signing keys and the sign queue (pending, done, dead)."""
@@ -169,8 +154,8 @@ def status(config: Path | None, data_dir: Path | None, *, as_json: bool) -> None
 
 
 @signing.command("resign")
-@_config
-@_data_dir
+@config_option
+@data_dir_option
 @click.argument("repository")
 def resign(config: Path | None, data_dir: Path | None, repository: str) -> None:
     """Queue every manifest of REPOSITORY for signing with the active keys."""

@@ -15,17 +15,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from cargohold import settings as settings_module
+from cargohold.cli_options import config_option, data_dir_option, load_settings
 from cargohold.logs import configure_logging
 from cargohold.oci.errors import RegistryError
 from cargohold.oci.names import RepositoryName
-from cargohold.settings import SettingsError
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,11 +55,7 @@ def parse_ref(text: str, public_host: str) -> ImageRef:
 
 
 def _settings(config: Path | None, data_dir: Path | None) -> settings_module.Settings:
-    overrides = {"data_dir": data_dir} if data_dir else {}
-    try:
-        settings = settings_module.load(config, os.environ, overrides)
-    except SettingsError as exc:
-        raise click.UsageError(f"configuration: {exc}") from exc
+    settings = load_settings(config, {"data_dir": data_dir} if data_dir else {})
     if settings.database.url is None and not settings.data_dir.is_dir():
         msg = f"no data directory at {settings.data_dir}: pass --data-dir or --config"
         raise click.UsageError(msg)
@@ -164,17 +159,8 @@ def _print(answer: dict[str, object]) -> None:
     help="Check against this ECDSA P-256 public key (PEM) instead of the registry's "
     "keys; repeat for retired keys.",
 )
-@click.option(
-    "--config",
-    envvar="CARGOHOLD_CONFIG",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TOML configuration file.",
-)
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The data directory (default ./cargohold-data).",
-)
+@config_option
+@data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def verify(
     ref: str,

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import click
 
 from cargohold.cli_admin_support import Target, call, seg, show, target_options
+from cargohold.cli_options import config_option, data_dir_option
 
 COLUMNS = ("id", "severity", "ecosystem", "package", "version", "fixed", "summary")
 
@@ -27,14 +28,8 @@ def vulns() -> None:
 
 @vulns.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path), metavar="PATH")
-@click.option(
-    "--config",
-    envvar="CARGOHOLD_CONFIG",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TOML configuration file.",
-)
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="The data directory (default ./cargohold-data).")  # fmt: skip
+@config_option
+@data_dir_option
 def import_feed(path: Path, config: Path | None, data_dir: Path | None) -> None:
     """Import OSV documents: a directory, zip or tar(.gz) of OSV JSON files.
 
