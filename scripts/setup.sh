@@ -5,7 +5,8 @@
 #
 # 1. System packages: the registry clients the interop tests drive (skopeo, podman,
 #    buildah, umoci, containerd), the reference registry (docker-registry), and the
-#    services and load tools other tiers use (postgresql, redis-server, nginx, wrk).
+#    services and load tools other tiers use (postgresql, redis-server, nginx, wrk),
+#    and Chromium with its driver for the browser tests (tests/browser).
 #    apt-get runs only when something is missing, with `apt-get update` once first.
 #    Services are installed, not started: each test run starts what it needs.
 # 2. The project virtualenv: .venv in the repository root, with `pip install -e
@@ -28,6 +29,7 @@ packages=(
   skopeo podman buildah umoci containerd docker-registry
   wrk postgresql redis-server nginx
   gnupg openssl
+  chromium chromium-driver
 )
 
 installed() {
