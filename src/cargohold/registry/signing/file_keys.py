@@ -165,7 +165,8 @@ class FileKeyStore:
         return [k for k in self.public_keys() if k.key_id in made]
 
     def close(self) -> None:
-        """Stop the gpg-agent this key directory started, if any."""
+        """Stop the gpg-agent this key directory started, if any, and remove the
+        short link to it (a later use makes it again)."""
         home = self.root / "gnupg"
         if home.is_dir():
             with self._gpg_home() as short:
@@ -175,6 +176,7 @@ class FileKeyStore:
                     capture_output=True,
                     timeout=30,
                 )
+            _unlink_short_link(home)
 
     # -- internals -----------------------------------------------------------------
 
@@ -314,8 +316,7 @@ class FileKeyStore:
             yield text
             return
         # Too long for gpg-agent's socket: reach it through a short symlink.
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-        link = Path(tempfile.gettempdir()) / f"cargohold-gpg-{digest}"
+        link = _short_link(text)
         with contextlib.suppress(FileExistsError):
             link.symlink_to(text)
         yield str(link)
@@ -329,6 +330,22 @@ class FileKeyStore:
                 msg = f"signing needs gpg (GnuPG 2.2 or later) on PATH: {exc}"
                 raise SigningKeyError(msg) from None
             yield gpg
+
+
+def _short_link(home: str) -> Path:
+    digest = hashlib.sha256(home.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"cargohold-gpg-{digest}"
+
+
+def _unlink_short_link(home: Path) -> None:
+    """Remove the temporary directory's link to ``home``, if it is ours."""
+    text = str(home.resolve())
+    if len(text) <= _SOCKET_ROOM:
+        return
+    link = _short_link(text)
+    with contextlib.suppress(OSError):
+        if link.is_symlink() and link.readlink() == Path(text):
+            link.unlink()
 
 
 def _write_atomic(path: Path, data: bytes, *, mode: int) -> None:
