@@ -8,6 +8,7 @@ so a check sees what a client sees.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -155,7 +156,8 @@ def upstream(url: str) -> tuple[Component, Probe]:
             return Outcome(MAJOR, f"GET /v2/ answered {response.status_code}")
         return Outcome(PARTIAL, f"GET /v2/ answered {response.status_code}")
 
-    return Component(f"upstream-{host}", f"Upstream {host}", f"{base}/v2/", 0), probe
+    component_id = "upstream-" + re.sub(r"[^a-z0-9.-]", "-", host.lower())
+    return Component(component_id, f"Upstream {host}", f"{base}/v2/", 0), probe
 
 
 _BUILTIN: tuple[tuple[str, str, str, Probe], ...] = (

@@ -262,7 +262,10 @@ def atom(view: StatusView, *, page_url: str) -> bytes:
             for update in reversed(item.updates)
         )
         sub(entry, "content", text, type="text")
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode").encode()
+    return (
+        b'<?xml version="1.0" encoding="utf-8"?>\n'
+        + ET.tostring(feed, encoding="unicode").encode()
+    )
 
 
 # -- HTML --
