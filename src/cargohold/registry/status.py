@@ -403,6 +403,10 @@ class StatusService:
             updated_at=max(stamps, default=now),
         )
 
+    def may_manage(self, actor: Principal) -> None:
+        """Raise ``Denied`` unless ``actor`` may read and change incidents."""
+        _admin_only(actor)
+
     async def list(self, actor: Principal, kind: str, *, limit: int) -> list[Incident]:
         _admin_only(actor)
         return await self._store.incidents(kind, limit=limit)

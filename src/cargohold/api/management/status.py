@@ -25,10 +25,12 @@ MAX_LIMIT = 200
 MAX_BODY_TEXT = 10_000
 
 
-def _service(request: Request) -> StatusService:
+def _service(request: Request, actor: Principal) -> StatusService:
+    """The status service, once ``actor`` may manage it (before a body is read)."""
     status = services(request).status
     if status is None:
         raise NotFound("this registry has no status page")
+    status.may_manage(actor)
     return status
 
 
@@ -74,31 +76,33 @@ def _limit(request: Request) -> int:
 
 
 async def list_incidents(request: Request, actor: Principal) -> Response:
-    found = await _service(request).list(actor, INCIDENT, limit=_limit(request))
+    found = await _service(request, actor).list(actor, INCIDENT, limit=_limit(request))
     return reply([view(item) for item in found])
 
 
 async def list_maintenances(request: Request, actor: Principal) -> Response:
-    found = await _service(request).list(actor, MAINTENANCE, limit=_limit(request))
+    found = await _service(request, actor).list(
+        actor, MAINTENANCE, limit=_limit(request)
+    )
     return reply([view(item) for item in found])
 
 
 async def get_incident(request: Request, actor: Principal) -> Response:
-    item = await _service(request).get(
+    item = await _service(request, actor).get(
         actor, INCIDENT, request.path_params["incident_id"]
     )
     return reply(view(item))
 
 
 async def get_maintenance(request: Request, actor: Principal) -> Response:
-    item = await _service(request).get(
+    item = await _service(request, actor).get(
         actor, MAINTENANCE, request.path_params["maintenance_id"]
     )
     return reply(view(item))
 
 
 async def create_incident(request: Request, actor: Principal) -> Response:
-    status = _service(request)
+    status = _service(request, actor)
     fields = await json_fields(
         request, "name", "body", "status", "impact", "components"
     )
@@ -115,7 +119,7 @@ async def create_incident(request: Request, actor: Principal) -> Response:
 
 
 async def update_incident(request: Request, actor: Principal) -> Response:
-    status = _service(request)
+    status = _service(request, actor)
     fields = await json_fields(request, "body", "status", "impact", "components")
     item = await status.add_update(
         actor,
@@ -131,7 +135,7 @@ async def update_incident(request: Request, actor: Principal) -> Response:
 
 
 async def schedule_maintenance(request: Request, actor: Principal) -> Response:
-    status = _service(request)
+    status = _service(request, actor)
     fields = await json_fields(
         request, "name", "body", "scheduled_for", "scheduled_until", "components"
     )
@@ -148,7 +152,7 @@ async def schedule_maintenance(request: Request, actor: Principal) -> Response:
 
 
 async def update_maintenance(request: Request, actor: Principal) -> Response:
-    status = _service(request)
+    status = _service(request, actor)
     fields = await json_fields(request, "body", "status", "components")
     item = await status.add_update(
         actor,
