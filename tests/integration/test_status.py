@@ -209,7 +209,8 @@ async def test_maintenance_window_shows_and_marks_components(
              "scheduled_until": "2030-01-01T00:00:00Z"},
             "after",
         ),
-        ("/incidents/nosuch/updates", {"status": "resolved", "body": "y"}, "no incident"),
+        ("/incidents/nosuch/updates", {"status": "resolved", "body": "y"},
+         "no incident"),
     ],
 )  # fmt: skip
 async def test_bad_input_is_a_clear_400_or_404(
