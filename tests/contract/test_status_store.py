@@ -3,6 +3,7 @@ lease over a real database: one writer at a time, handed on when a holder dies."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -112,14 +113,13 @@ async def test_incidents_with_their_updates(db: Database) -> None:
     assert await store.incident("nope") is None
 
     update = IncidentUpdate("u2", "a1", "resolved", "fixed", T0 + 20)
-    resolved = Incident(
-        **{
-            **{f: getattr(first, f) for f in first.__slots__},  # type: ignore[union-attr]
-            "status": "resolved",
-            "updated_at": T0 + 20,
-            "resolved_at": T0 + 20,
-            "updates": (*first.updates, update),  # type: ignore[union-attr]
-        }
+    assert first is not None
+    resolved = replace(
+        first,
+        status="resolved",
+        updated_at=T0 + 20,
+        resolved_at=T0 + 20,
+        updates=(*first.updates, update),
     )
     await store.update_incident(resolved, update)
     assert await store.incident("a1") == resolved
@@ -138,7 +138,9 @@ async def test_incidents_with_their_updates(db: Database) -> None:
         await store.update_incident(ghost, ghost.updates[0])
 
 
-def _message(key: str, channel: str, state: str, *, attempts: int, at: float) -> dict:
+def _message(
+    key: str, channel: str, state: str, *, attempts: int, at: float
+) -> dict[str, object]:
     return {
         "key": key,
         "channel": channel,

@@ -16,8 +16,15 @@ from click.testing import CliRunner
 from cargohold.cli import main
 from cargohold.metadata.status import MAJOR, OPERATIONAL
 from cargohold.web.status_render import DOCUMENTS
+from tests.apptypes import MakeClient
 from tests.integration import statuspage
-from tests.integration.authhelpers import ADMIN, bearer, services_of, token
+from tests.integration.authhelpers import (
+    ADMIN,
+    bearer,
+    services_of,
+    token,
+    token_auth_client,
+)
 from tests.integration.helpers import assert_error
 
 if TYPE_CHECKING:
@@ -58,7 +65,11 @@ async def documents(client: httpx.AsyncClient) -> dict[str, Any]:
     return found
 
 
-async def test_checks_are_stored_and_shown(auth_client: httpx.AsyncClient) -> None:
+async def test_checks_are_stored_and_shown(
+    make_client: MakeClient, free_port: int
+) -> None:
+    # A port nothing listens on: the probes of the registry's own address fail.
+    auth_client = await token_auth_client(make_client, server={"port": free_port})
     status = services_of(auth_client).status
     assert status is not None
     results = {r.component: r for r in await status.run_checks()}
