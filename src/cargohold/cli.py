@@ -447,6 +447,7 @@ from cargohold.cli_network import GROUPS as NETWORK_GROUPS  # noqa: E402
 from cargohold.cli_pulls import pulls as _pulls  # noqa: E402
 from cargohold.cli_sbom import sbom as _sbom  # noqa: E402
 from cargohold.cli_signing import signing as _signing  # noqa: E402
+from cargohold.cli_status import GROUPS as STATUS_GROUPS  # noqa: E402
 from cargohold.cli_verify import verify as _verify  # noqa: E402
 from cargohold.cli_vulns import GROUPS as VULN_GROUPS  # noqa: E402
 
@@ -458,6 +459,7 @@ for _group in (
     *NETWORK_GROUPS,
     _sbom,
     _signing,
+    *STATUS_GROUPS,
     _verify,
     *VULN_GROUPS,
 ):

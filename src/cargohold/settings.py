@@ -121,6 +121,28 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusSettings:
+    # Run the status checks (one process at a time) and store them for /status.
+    enabled: bool = True
+    # Seconds between check rounds, across all server processes.
+    interval_seconds: float = 60.0
+    # Upstream registries (pull-through caches' origins) probed with GET <url>/v2/.
+    upstreams: tuple[str, ...] = ()
+    # The page's name in /status and the Statuspage JSON (default: the public host).
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.interval_seconds <= 3600.0:  # noqa: PLR2004
+            msg = "status.interval_seconds: must be in 1..3600"
+            raise SettingsError(msg)
+        for url in self.upstreams:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                msg = f"status.upstreams: {url!r} is not an http(s) URL"
+                raise SettingsError(msg)
+
+
+@dataclass(frozen=True, slots=True)
 class AuthSettings:
     # "token": Docker token auth (the default). "none": everyone may do everything;
     # only for a throwaway local registry, and the server warns loudly at start.
@@ -278,6 +300,7 @@ class Settings:
     signing: SigningSettings = field(default_factory=SigningSettings)
     sbom: SbomSettings = field(default_factory=SbomSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    status: StatusSettings = field(default_factory=StatusSettings)
 
     @property
     def storage_root(self) -> Path:
@@ -311,6 +334,7 @@ _SECTIONS = {
     "signing": SigningSettings,
     "sbom": SbomSettings,
     "metrics": MetricsSettings,
+    "status": StatusSettings,
 }
 
 

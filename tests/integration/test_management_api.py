@@ -272,6 +272,27 @@ async def tour(root: Caller) -> set[str]:  # noqa: PLR0915 - one linear tour
     await do("POST", "/notices/{notice_id}/read", status=404, notice_id="1")
     await do("GET", "/outbox", status=200)
     await do("POST", "/outbox/{message_id}/retry", status=404, message_id="1")
+    incident = await do("POST", "/status/incidents", {
+        "name": "Slow pulls", "body": "Looking into it.", "impact": "minor",
+        "components": ["blob-storage"]}, status=201)
+    await do("GET", "/status/incidents", status=200)
+    await do("GET", "/status/incidents/{incident_id}", status=200,
+             incident_id=incident["id"])
+    resolved = await do("POST", "/status/incidents/{incident_id}/updates", {
+        "status": "resolved", "body": "Fixed."}, status=201,
+        incident_id=incident["id"])
+    assert [u["status"] for u in resolved["updates"]] == ["investigating", "resolved"]
+    window = await do("POST", "/status/maintenances", {
+        "name": "Database upgrade", "body": "PostgreSQL 17.",
+        "scheduled_for": "2030-01-01T01:00:00Z",
+        "scheduled_until": "2030-01-01T02:00:00+00:00",
+        "components": ["metadata-database"]}, status=201)
+    await do("GET", "/status/maintenances", status=200)
+    await do("GET", "/status/maintenances/{maintenance_id}", status=200,
+             maintenance_id=window["id"])
+    await do("POST", "/status/maintenances/{maintenance_id}/updates", {
+        "status": "in_progress", "body": "Started."}, status=201,
+        maintenance_id=window["id"])
     await do("DELETE", "/orgs/{org}/members/{user}", status=204, org="acme",
              user="alice")
     await do("DELETE", "/users/{user}", status=204, user="alice")
@@ -306,6 +327,8 @@ async def test_every_change_is_audited(root: Caller) -> None:
         *["webhook.create", "webhook.rotate", "webhook.disable", "webhook.enable",
           "webhook.delete"] * 2,
         "user.email", "organization.contact", "advisory.publish", "advisory.update",
+        "status.incident.create", "status.incident.update",
+        "status.maintenance.schedule", "status.maintenance.update",
         "member.remove",
         "user.delete", "organization.delete",
     ]  # fmt: skip
@@ -342,6 +365,8 @@ def _sample_path(path: str) -> str:
         "tag": "latest",
         "reference": "latest",
         "advisory": "CH-1",
+        "incident_id": "nosuchincident",
+        "maintenance_id": "nosuchwindow",
         "name": "acme/app" if path.startswith("/repositories") else "ci",
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import structlog
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -36,18 +38,23 @@ from cargohold.metadata.sql_packages import SqlPackageStore
 from cargohold.metadata.sql_pulls import SqlPullStore
 from cargohold.metadata.sql_schedules import SqlScheduleStore
 from cargohold.metadata.sql_signatures import SqlSignatureStore
+from cargohold.metadata.sql_status import SqlStatusStore
 from cargohold.metadata.sql_vulns import SqlVulnerabilityStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.oci.errors import RegistryError
 from cargohold.registry.jobs import PushJobs
 from cargohold.registry.keyring import REFRESH_INTERVAL as KEY_REFRESH_INTERVAL
+from cargohold.registry.schedules import Scheduler
 from cargohold.registry.services import Services
 from cargohold.registry.signing.file_keys import FileKeyStore
 from cargohold.registry.signing.keys import KeyStore
+from cargohold.registry.status import StatusService
+from cargohold.registry.status_checks import HTTP_TIMEOUT, CheckContext, default_checks
 from cargohold.settings import FilesystemStorage, Settings
 from cargohold.storage.base import BlobStore
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.web.network import routes as network_routes
+from cargohold.web.status import routes as status_routes
 
 log = structlog.get_logger(__name__)
 
@@ -88,7 +95,7 @@ def open_services(
     keys = signing_keys
     if keys is None:
         keys = files = FileKeyStore(settings.signing_key_dir, identity=host)
-    return Services.build(
+    services = Services.build(
         SqlMetadataStore(database),
         build_store(settings),
         SqlAccountStore(database),
@@ -120,6 +127,49 @@ def open_services(
         instruments=SqlInstrumentStore(database),
         clock=clock,
     )
+    return dataclasses.replace(
+        services, status=_status_service(settings, services, database, clock)
+    )
+
+
+def _status_service(
+    settings: Settings,
+    services: Services,
+    database: Database,
+    clock: Callable[[], float],
+) -> StatusService:
+    store = SqlStatusStore(database)
+    # The registry's own address is probed on loopback, where its certificate's
+    # names may not match; upstreams are verified as usual.
+    own = httpx.AsyncClient(timeout=HTTP_TIMEOUT, verify=False)  # noqa: S501
+    upstreams = httpx.AsyncClient(timeout=HTTP_TIMEOUT)
+    context = CheckContext(
+        settings=settings,
+        http=own,
+        upstream_http=upstreams,
+        blob_store=services.store,
+        instruments=SqlInstrumentStore(database),
+        status_store=store,
+        verifier=services.auth.verifier,
+    )
+
+    async def close() -> None:
+        await own.aclose()
+        await upstreams.aclose()
+
+    host = settings.server.public_host
+    base = settings.server.public_url or f"http://{host}"
+    return StatusService(
+        store,
+        Scheduler(SqlScheduleStore(database), clock=clock),
+        default_checks(context),
+        name=settings.status.name or host,
+        url=f"{base.rstrip('/')}/status",
+        interval=settings.status.interval_seconds,
+        audit=services.auth.audit,
+        close=close,
+        clock=clock,
+    )
 
 
 async def _every(
@@ -146,11 +196,19 @@ def _background(services: Services, settings: Settings) -> list[asyncio.Task[Non
         if settings.pulls.enabled:
             await services.pulls.retention()
 
+    tasks = []
+    status = services.status
+    if status is not None and settings.status.enabled:
+        # Every process ticks; the lease lets one run each round (a third of the
+        # interval keeps rounds close to it whichever process wins).
+        tick = max(1.0, settings.status.interval_seconds / 3)
+        tasks.append(asyncio.create_task(_every(tick, status.tick, "status checks")))
     if services.email is None:
         log.info(
             "smtp.host is not set: email notices wait in the outbox until it is",
         )
     return [
+        *tasks,
         asyncio.create_task(_every(_EXPIRY_INTERVAL, expire_uploads, "upload expiry")),
         asyncio.create_task(_every(_SCHEDULE_TICK, pull_retention, "pull retention")),
         # Every process delivers the outbox; row leases keep deliveries apart.
@@ -209,6 +267,7 @@ def create_app(
             *management_routes,
             *wellknown_routes,
             *network_routes,
+            *status_routes,
             *routes,
         ],
         middleware=[

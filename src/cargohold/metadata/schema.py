@@ -517,3 +517,72 @@ gc_runs = sa.Table(
     sa.Column("blobs_deleted", sa.BigInteger, nullable=False),
     sa.Column("bytes_freed", sa.BigInteger, nullable=False),
 )
+
+# The status page (issue #9, migration 0008). One row per component per check round
+# (``checked_by``: the process that held the ``status.checks`` lease), kept for days.
+status_checks = sa.Table(
+    "status_checks",
+    metadata,
+    _serial(),
+    sa.Column("component", sa.String(64), nullable=False),
+    sa.Column("checked_at", sa.Float, nullable=False),
+    # operational|degraded_performance|partial_outage|major_outage
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("detail", sa.String(255), nullable=False),
+    sa.Column("checked_by", sa.String(64), nullable=False),
+    sa.Index("ix_status_checks_component", "component", "checked_at"),
+    sa.Index("ix_status_checks_at", "checked_at"),
+)
+
+# Checks counted per component and UTC day (``day``: days since the epoch), so the
+# 90-day uptime bars read at most 90 rows per component.
+status_daily = sa.Table(
+    "status_daily",
+    metadata,
+    sa.Column("component", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Integer, primary_key=True),
+    sa.Column("checks", sa.Integer, nullable=False),
+    sa.Column("operational", sa.Integer, nullable=False),
+    sa.Column("degraded", sa.Integer, nullable=False),
+    sa.Column("partial", sa.Integer, nullable=False),
+    sa.Column("major", sa.Integer, nullable=False),
+    sa.Column("maintenance", sa.Integer, nullable=False),
+)
+
+# Incidents and scheduled maintenances (``kind``), as Statuspage models them.
+status_incidents = sa.Table(
+    "status_incidents",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # incident|maintenance
+    sa.Column("name", sa.String(255), nullable=False),
+    # investigating|identified|monitoring|resolved; scheduled|in_progress|verifying|
+    # completed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("impact", sa.String(16), nullable=False),  # none|minor|major|critical
+    sa.Column("components", sa.Text, nullable=False),  # JSON list of component ids
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("monitoring_at", sa.Float),
+    sa.Column("resolved_at", sa.Float),
+    sa.Column("scheduled_for", sa.Float),
+    sa.Column("scheduled_until", sa.Float),
+    sa.Index("ix_status_incidents_kind", "kind", "created_at"),
+)
+
+status_incident_updates = sa.Table(
+    "status_incident_updates",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "incident_id",
+        sa.String(32),
+        sa.ForeignKey("status_incidents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_status_updates_incident", "incident_id", "created_at"),
+)

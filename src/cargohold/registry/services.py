@@ -53,6 +53,7 @@ from cargohold.registry.signing.cosign import CosignFormat
 from cargohold.registry.signing.keys import KeyStore
 from cargohold.registry.signing.service import SigningService
 from cargohold.registry.signing.simple import SimpleSigningFormat
+from cargohold.registry.status import StatusService
 from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
 from cargohold.registry.verify import VerifyService
@@ -168,6 +169,8 @@ class Services:
     close_signing_keys: Callable[[], object] | None = None
     # What /metrics and /readyz read from the database (None: no SQL database).
     instruments: InstrumentStore | None = None
+    # The status page: its checks, incidents and maintenances (issue #9).
+    status: StatusService | None = None
 
     @classmethod
     def build(
@@ -358,6 +361,8 @@ class Services:
 
     async def close(self) -> None:
         await self.outbox.stop()
+        if self.status is not None:
+            await self.status.close()
         await self.pulls.recorder.close()
         if self.email is not None:
             await self.email.close()

@@ -23,6 +23,7 @@ from cargohold.api.management.openapi_ops import (
     op,
     path_param,
 )
+from cargohold.api.management.openapi_status import STATUS_SCHEMAS, status_paths
 from cargohold.api.management.schemas import JSON, SCHEMAS, list_of, ref
 
 
@@ -291,9 +292,9 @@ def document() -> JSON:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"basic": []}, {"bearer": []}],
-        "paths": _paths() | pull_paths() | metadata_paths(),
+        "paths": _paths() | pull_paths() | metadata_paths() | status_paths(),
         "components": {
-            "schemas": SCHEMAS | METADATA_SCHEMAS,
+            "schemas": SCHEMAS | METADATA_SCHEMAS | STATUS_SCHEMAS,
             "responses": {
                 f"E{code}": {
                     "description": text,

@@ -27,6 +27,7 @@ from cargohold.api.management import (
     pulls,
     repositories,
     sbom,
+    status,
     tags,
     tokens,
     users,
@@ -92,6 +93,7 @@ OPERATIONS: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/notices/{notice_id:int}/read", notices.read_notice),
     ("GET", "/outbox", outbox.list_outbox),
     ("POST", "/outbox/{message_id:int}/retry", outbox.retry_outbox),
+    *status.OPERATIONS,
 )
 
 
