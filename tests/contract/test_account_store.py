@@ -322,6 +322,24 @@ async def test_keys_retire_and_purge(account_store: AccountStore) -> None:
     assert [k.kid for k in await keys.all()] == ["k-new"]
 
 
+async def test_key_version_moves_with_every_change(
+    account_store: AccountStore,
+) -> None:
+    keys = account_store.keys
+    seen = [await keys.version()]
+    assert seen[0] == (0, 0.0, 0.0)
+    await keys.add(key("k-a", 1.0))
+    seen.append(await keys.version())
+    await keys.add(key("k-b", 2.0))
+    seen.append(await keys.version())
+    assert await keys.version() == seen[-1]  # reading does not move it
+    await keys.retire_others("k-b", 5.0)
+    seen.append(await keys.version())
+    await keys.purge(6.0)
+    seen.append(await keys.version())
+    assert seen[1:] == [(1, 1.0, 0.0), (2, 2.0, 0.0), (2, 2.0, 5.0), (1, 2.0, 0.0)]
+
+
 # --- refresh tokens -------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -64,6 +65,24 @@ def build_store(settings: Settings) -> BlobStore:
             return FilesystemBlobStore(settings.storage_root, io_threads=threads)
 
 
+def replica_name(settings: Settings) -> str:
+    """This server's name in ``X-Cargohold-Replica``: ``server.replica_id``, else
+    ``<hostname>-<port>`` (unique per replica on one machine, as the metric dirs)."""
+    return (
+        settings.server.replica_id or f"{socket.gethostname()}-{settings.server.port}"
+    )
+
+
+def open_database(settings: Settings) -> Database:
+    """The metadata database with the pool ``[database]`` asks for."""
+    return Database(
+        settings.database_url,
+        pool_size=settings.database.pool_size,
+        max_overflow=settings.database.max_overflow,
+        pool_timeout=settings.database.pool_timeout_seconds,
+    )
+
+
 def open_services(
     settings: Settings,
     *,
@@ -78,7 +97,7 @@ def open_services(
     ``clock`` is the wall clock the services read for expiry (tests move it).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.database_url)
+    database = open_database(settings)
     if migrate:
         from cargohold.metadata.migrate import upgrade  # noqa: PLC0415 - Alembic is big
 
@@ -157,7 +176,7 @@ def _background(services: Services, settings: Settings) -> list[asyncio.Task[Non
         asyncio.create_task(services.outbox.run()),
         # Keys rotated by another process become accepted here well before they sign.
         asyncio.create_task(
-            _every(KEY_REFRESH_INTERVAL, services.auth.keyring.load, "key refresh")
+            _every(KEY_REFRESH_INTERVAL, services.auth.keyring.refresh, "key refresh")
         ),
     ]
 
@@ -216,6 +235,7 @@ def create_app(
                 instruments.Instrumented,
                 access_log=settings.log.access,
                 metrics=request_metrics,
+                replica=replica_name(settings),
             )
         ],
         exception_handlers={
