@@ -53,6 +53,7 @@ from cargohold.web.network import routes as network_routes
 log = structlog.get_logger(__name__)
 
 _EXPIRY_INTERVAL = 600.0
+UPLOAD_EXPIRY_JOB = "uploads.expiry"
 # How often each process asks whether a once-across-processes job is due.
 _SCHEDULE_TICK = 60.0
 # How stale another worker's request counts may be in a scrape.
@@ -156,10 +157,19 @@ async def _every(
 def _background(services: Services, settings: Settings) -> list[asyncio.Task[None]]:
     ttl = settings.registry.upload_ttl_hours * 3600
 
-    async def expire_uploads() -> None:
+    async def expire() -> None:
         expired = await services.uploads.expire(time.time() - ttl)
         if expired:
             log.info("expired idle uploads", count=expired)
+
+    async def expire_uploads() -> None:
+        # Once across processes and replicas: one holds the lease, the others skip.
+        await services.scheduler.run_if_due(
+            UPLOAD_EXPIRY_JOB,
+            expire,
+            every=_EXPIRY_INTERVAL,
+            lease_seconds=_EXPIRY_INTERVAL,
+        )
 
     async def pull_retention() -> None:
         if settings.pulls.enabled:
@@ -170,7 +180,7 @@ def _background(services: Services, settings: Settings) -> list[asyncio.Task[Non
             "smtp.host is not set: email notices wait in the outbox until it is",
         )
     return [
-        asyncio.create_task(_every(_EXPIRY_INTERVAL, expire_uploads, "upload expiry")),
+        asyncio.create_task(_every(_SCHEDULE_TICK, expire_uploads, "upload expiry")),
         asyncio.create_task(_every(_SCHEDULE_TICK, pull_retention, "pull retention")),
         # Every process delivers the outbox; row leases keep deliveries apart.
         asyncio.create_task(services.outbox.run()),
