@@ -28,7 +28,7 @@ def digest_of(data: bytes) -> str:
 
 
 @dataclass(frozen=True)
-class TestImage:
+class SampleImage:
     config: bytes
     layers: tuple[bytes, ...]
 
@@ -56,7 +56,7 @@ class TestImage:
         return (self.config, *self.layers)
 
 
-def make_image(seed: str, layer_bytes: int) -> TestImage:
+def make_image(seed: str, layer_bytes: int) -> SampleImage:
     """A unique image: a config naming ``seed`` and one layer of pseudo-random bytes."""
     layer = b"".join(
         hashlib.sha256(f"{seed}:{n}".encode()).digest()
@@ -65,7 +65,7 @@ def make_image(seed: str, layer_bytes: int) -> TestImage:
     config = json.dumps(
         {"architecture": "amd64", "os": "linux", "cargohold.test": seed}
     ).encode()
-    return TestImage(config, (layer,))
+    return SampleImage(config, (layer,))
 
 
 @dataclass
@@ -174,7 +174,7 @@ class RegistryClient:
         return answer
 
     def push_image(
-        self, repo: str, tag: str, image: TestImage, *, chunks: int = 1
+        self, repo: str, tag: str, image: SampleImage, *, chunks: int = 1
     ) -> None:
         for blob in image.blobs:
             self.push_blob(repo, blob, chunks=chunks)
@@ -198,7 +198,7 @@ class RegistryClient:
         self._check(answer, 200)
         return answer.content
 
-    def pull_image(self, repo: str, tag: str) -> TestImage:
+    def pull_image(self, repo: str, tag: str) -> SampleImage:
         """The image under ``tag``, every blob checked against its digest."""
         manifest = json.loads(self.get_manifest(repo, tag))
         blobs = []
@@ -207,4 +207,4 @@ class RegistryClient:
             assert digest_of(data) == descriptor["digest"]
             assert len(data) == descriptor["size"]
             blobs.append(data)
-        return TestImage(blobs[0], tuple(blobs[1:]))
+        return SampleImage(blobs[0], tuple(blobs[1:]))
