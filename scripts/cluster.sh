@@ -7,6 +7,7 @@
 #   scripts/cluster.sh down    stop everything and remove the state directory
 #   scripts/cluster.sh env     print the variables of the running cluster again
 #   scripts/cluster.sh restart N   stop replica N (1 or 2) if it runs, start it again
+#   scripts/cluster.sh stop N      stop replica N (nginx sends everything to the other)
 #
 # Environment:
 #   CLUSTER_DIR       state directory (default /tmp/cargohold-cluster)
@@ -232,10 +233,17 @@ restart() {
   log "replica $n is up again on 127.0.0.1:$port"
 }
 
+stop_replica() {
+  case "${1:-}" in 1|2) ;; *) die "usage: $0 stop 1|2" ;; esac
+  stop_group "$state/replica-$1.pid"
+  log "replica $1 stopped"
+}
+
 case "${1:-}" in
   up) up ;;
+  stop) stop_replica "${2:-}" ;;
   down) down ;;
   env) print_env ;;
   restart) restart "${2:-}" ;;
-  *) echo "usage: $0 up|down|env|restart N" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|env|restart N|stop N" >&2; exit 2 ;;
 esac
