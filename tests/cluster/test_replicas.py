@@ -94,6 +94,20 @@ def test_deleted_user_is_refused_by_the_other_replica(cluster: Cluster) -> None:
         ).json()["token"]
         bearer = {"Authorization": f"Bearer {token}"}
         assert two.get("/v2/", headers=bearer).status_code == 200  # cached as active
+        # A password changed through one replica: the other's remembered login (keyed
+        # by the old password hash) no longer counts, at once.
+        changed = one.put(
+            "/api/v1/users/leaver/password",
+            json={"password": "leaver-password-2"},
+            auth=cluster.admin,
+        )
+        assert changed.status_code == 204, changed.text
+        old_login = two.get(
+            "/token",
+            params={"service": "cargohold"},
+            auth=("leaver", "leaver-password-1"),
+        )
+        assert old_login.status_code == 401
         assert one.delete("/api/v1/users/leaver", auth=cluster.admin).status_code == 204
         eventually(
             lambda: two.get("/v2/", headers=bearer).status_code == 401,

@@ -494,3 +494,10 @@ def test_bad_database_and_replica_settings(
 ) -> None:
     with pytest.raises(SettingsError, match=message):
         load(None, environ)
+
+
+def test_a_missing_database_driver_is_named() -> None:
+    from cargohold.metadata.database import Database, DriverMissing
+
+    with pytest.raises(DriverMissing, match="'no_such_driver' driver"):
+        Database("postgresql+no_such_driver://u@db/cargohold")
