@@ -429,3 +429,23 @@ async def test_audit_query_honours_the_limit(
         *(AuditEvent("a", "login", "a", "ok", "c", at=i) for i in range(1, 4))
     )
     assert len(await account_store.audit.query(after_id=0, limit=limit)) == limit
+
+
+async def test_keyring_refresh_picks_up_another_process_rotation(
+    account_store: AccountStore,
+) -> None:
+    from cargohold.registry.keyring import KeyRing
+
+    here, there = (
+        KeyRing(account_store, algorithm="ES256", retention_hours=1) for _ in range(2)
+    )
+    first = await here.load()
+    assert (await there.load()).accepted.keys() == first.accepted.keys()
+    unchanged = await here.refresh()
+    assert unchanged.accepted.keys() == first.accepted.keys()
+    assert unchanged.active.kid == first.active.kid
+    added = await there.rotate()  # another replica rotates
+    refreshed = await here.refresh()
+    assert added.kid in refreshed.accepted
+    # A new key is published at once but signs only after the activation delay.
+    assert refreshed.active.kid == first.active.kid
