@@ -124,7 +124,8 @@ up() {
   local bin
   bin="$(pg_bin)"
   mkdir -p "$state/logs" "$state/replica-1" "$state/replica-2" "$state/shared"
-  trap 'log "start failed; stopping what started"; down' ERR
+  started=""
+  trap 'if [ -z "$started" ]; then log "start failed; stopping what started"; down; fi' EXIT
 
   local pg_port s3_port r1 r2 lb
   pg_port="$(free_port)"; r1="$(free_port)"; r2="$(free_port)"; lb="$(free_port)"
@@ -187,7 +188,8 @@ EOF
   export CARGOHOLD_METRICS_ALLOW="127.0.0.0/8"
 
   # What a replica needs to start again (`restart N`), readable only by us.
-  (umask 077; export -p | grep ' CARGOHOLD_' >"$state/replicas.env")
+  (umask 077; export -p | grep -E ' (CARGOHOLD_[A-Z_]+|PYTHONPATH)=' >"$state/replicas.env")
+  printf '%s\n' "$python" >"$state/python"
   printf '%s\n%s\n' "$r1" "$r2" >"$state/replica-ports"
 
   log "replicas on 127.0.0.1:$r1 and 127.0.0.1:$r2"
@@ -206,7 +208,7 @@ EOF
   nginx -p "$ngx" -c "$ngx/nginx.conf" -e "$ngx/error.log"
   wait_ready "$url/readyz" "nginx" ""
 
-  trap - ERR
+  started=1
   cat >"$state/cluster.env" <<EOF
 URL=$url
 ADMIN_USER=admin
@@ -228,6 +230,7 @@ restart() {
   stop_group "$state/replica-$n.pid"
   # shellcheck disable=SC1091
   . "$state/replicas.env"
+  python="$(cat "$state/python")"
   start_replica "$n" "$port"
   wait_ready "http://127.0.0.1:$port/readyz" "replica $n" "$state/replica-$n.pid"
   log "replica $n is up again on 127.0.0.1:$port"
