@@ -74,6 +74,7 @@ def serve(
     if bool(settings.server.tls_cert) != bool(settings.server.tls_key):
         raise click.UsageError("TLS needs both --tls-cert and --tls-key")
     _check_port_free(settings.server.host, settings.server.port)
+    _check_database_driver(settings)
     configure_logging(settings.log)
 
     _metrics_directory(settings)
@@ -123,6 +124,17 @@ def serve(
         workers_kill_timeout=int(settings.server.shutdown_timeout),
         respawn_failed_workers=True,
     ).serve()
+
+
+def _check_database_driver(settings: Settings) -> None:
+    from cargohold.metadata.database import DriverMissing, require_driver  # noqa: PLC0415
+
+    if settings.database_url.startswith("sqlite"):
+        return
+    try:
+        require_driver(settings.database_url)
+    except DriverMissing as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _metrics_directory(settings: Settings) -> None:

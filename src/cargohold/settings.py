@@ -52,8 +52,18 @@ class ServerSettings:
     # The address people reach the registry at (https://registry.example.com), when
     # it differs from host:port (a proxy, a name); emails point recipients there.
     public_url: str | None = None
+    # This process's name in the X-Cargohold-Replica answer header (which replica
+    # behind a load balancer answered); default <hostname>-<port>.
+    replica_id: str | None = None
 
     def __post_init__(self) -> None:
+        if self.replica_id is not None and not (
+            0 < len(self.replica_id) <= 64  # noqa: PLR2004
+            and self.replica_id.isascii()
+            and self.replica_id.isprintable()
+        ):
+            msg = "server.replica_id must be 1 to 64 printable ASCII characters"
+            raise SettingsError(msg)
         url = self.public_url
         if url is not None and not (
             url.startswith(("https://", "http://")) and len(url) > len("https://")
@@ -83,7 +93,30 @@ StorageSettings = FilesystemStorage
 
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
-    url: str | None = None  # default: sqlite:///<data_dir>/cargohold.db
+    # default: sqlite:///<data_dir>/cargohold.db. PostgreSQL:
+    # postgresql+psycopg://user:password@host:5432/name (install cargohold[postgresql]).
+    url: str | None = None
+    # PostgreSQL connections each process keeps open, and how many more it may open
+    # under load; a request waits at most pool_timeout_seconds for one. SQLite ignores
+    # them. Size the server's max_connections for replicas x workers x (both sums).
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.pool_size < 1 or self.max_overflow < 0:
+            msg = "database.pool_size must be at least 1, max_overflow at least 0"
+            raise SettingsError(msg)
+        if self.pool_timeout_seconds <= 0:
+            msg = "database.pool_timeout_seconds must be positive"
+            raise SettingsError(msg)
+        url = self.url
+        if url is not None and not url.startswith(("sqlite:", "postgresql")):
+            msg = (
+                f"database.url: {url.split('://')[0]!r} is not supported; use "
+                "sqlite:///<path> or postgresql+psycopg://user@host/name"
+            )
+            raise SettingsError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +246,7 @@ class AdvisorySettings:
     # How often (at most) a process checks the database for advisory changes before
     # answering manifest GET/HEAD with Warning headers: other processes show a new
     # advisory within this window.
-    warning_refresh_seconds: float = 2.0
+    warning_refresh_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if self.affected_window_days < 1:

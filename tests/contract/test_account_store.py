@@ -322,6 +322,24 @@ async def test_keys_retire_and_purge(account_store: AccountStore) -> None:
     assert [k.kid for k in await keys.all()] == ["k-new"]
 
 
+async def test_key_version_moves_with_every_change(
+    account_store: AccountStore,
+) -> None:
+    keys = account_store.keys
+    seen = [await keys.version()]
+    assert seen[0] == (0, 0.0, 0.0)
+    await keys.add(key("k-a", 1.0))
+    seen.append(await keys.version())
+    await keys.add(key("k-b", 2.0))
+    seen.append(await keys.version())
+    assert await keys.version() == seen[-1]  # reading does not move it
+    await keys.retire_others("k-b", 5.0)
+    seen.append(await keys.version())
+    await keys.purge(6.0)
+    seen.append(await keys.version())
+    assert seen[1:] == [(1, 1.0, 0.0), (2, 2.0, 0.0), (2, 2.0, 5.0), (1, 2.0, 0.0)]
+
+
 # --- refresh tokens -------------------------------------------------------------------
 
 
@@ -411,3 +429,23 @@ async def test_audit_query_honours_the_limit(
         *(AuditEvent("a", "login", "a", "ok", "c", at=i) for i in range(1, 4))
     )
     assert len(await account_store.audit.query(after_id=0, limit=limit)) == limit
+
+
+async def test_keyring_refresh_picks_up_another_process_rotation(
+    account_store: AccountStore,
+) -> None:
+    from cargohold.registry.keyring import KeyRing
+
+    here, there = (
+        KeyRing(account_store, algorithm="ES256", retention_hours=1) for _ in range(2)
+    )
+    first = await here.load()
+    assert (await there.load()).accepted.keys() == first.accepted.keys()
+    unchanged = await here.refresh()
+    assert unchanged.accepted.keys() == first.accepted.keys()
+    assert unchanged.active.kid == first.active.kid
+    added = await there.rotate()  # another replica rotates
+    refreshed = await here.refresh()
+    assert added.kid in refreshed.accepted
+    # A new key is published at once but signs only after the activation delay.
+    assert refreshed.active.kid == first.active.kid

@@ -7,12 +7,16 @@ Alembic's comparison of the migrated database with those tables must find nothin
 
 from __future__ import annotations
 
+import threading
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from cargohold.metadata import schema
-from tests.contract.conftest import _migrated
+from cargohold.metadata.database import Database
+from cargohold.metadata.migrate import upgrade
+from tests.contract.conftest import _migrated, reset
 
 
 def test_migrated_database_matches_schema(database_url: str) -> None:
@@ -31,3 +35,39 @@ def test_migrated_database_matches_schema(database_url: str) -> None:
     finally:
         db.reader.dispose()
         db.writer.dispose()
+
+
+def test_replicas_migrating_at_once_both_succeed(database_url: str) -> None:
+    """Two processes starting on an empty database at the same moment (replicas of
+    a cluster): one migrates, the other waits and finds the schema at head."""
+    first = Database(database_url)
+    if not first.is_sqlite:
+        reset(first)
+    second = Database(database_url)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def migrate(db: Database) -> None:
+        barrier.wait(timeout=30)
+        try:
+            upgrade(db)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(db,)) for db in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    try:
+        assert errors == []
+        heads = first.run_sync(
+            lambda conn: conn.execute(
+                sa.text("SELECT version_num FROM alembic_version")
+            ).all()
+        )
+        assert len(heads) == 1
+    finally:
+        for db in (first, second):
+            db.reader.dispose()
+            db.writer.dispose()

@@ -456,3 +456,48 @@ def test_list_settings_reject_other_values(
         SettingsError, match=r"auth\.starter_tags: expected a list of strings"
     ):
         load(write_config(f"[auth]\nstarter_tags = {value}"))
+
+
+# --- database pool and replicas (issue #10) -------------------------------------------
+
+
+def test_database_pool_from_the_environment() -> None:
+    settings = load(
+        None,
+        {
+            "CARGOHOLD_DATABASE_URL": "postgresql+psycopg://u@db/cargohold",
+            "CARGOHOLD_DATABASE_POOL_SIZE": "12",
+            "CARGOHOLD_DATABASE_MAX_OVERFLOW": "0",
+            "CARGOHOLD_DATABASE_POOL_TIMEOUT_SECONDS": "2.5",
+            "CARGOHOLD_SERVER_REPLICA_ID": "eu-1",
+        },
+    )
+    assert settings.database.pool_size == 12
+    assert settings.database.max_overflow == 0
+    assert settings.database.pool_timeout_seconds == 2.5
+    assert settings.server.replica_id == "eu-1"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CARGOHOLD_DATABASE_POOL_SIZE": "0"}, "pool_size"),
+        ({"CARGOHOLD_DATABASE_MAX_OVERFLOW": "-1"}, "max_overflow"),
+        ({"CARGOHOLD_DATABASE_POOL_TIMEOUT_SECONDS": "0"}, "pool_timeout_seconds"),
+        ({"CARGOHOLD_DATABASE_URL": "mysql://u@db/x"}, "'mysql' is not supported"),
+        ({"CARGOHOLD_SERVER_REPLICA_ID": "a\nb"}, "replica_id"),
+        ({"CARGOHOLD_SERVER_REPLICA_ID": "é"}, "replica_id"),
+    ],
+)
+def test_bad_database_and_replica_settings(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load(None, environ)
+
+
+def test_a_missing_database_driver_is_named() -> None:
+    from cargohold.metadata.database import Database, DriverMissing
+
+    with pytest.raises(DriverMissing, match="'no_such_driver' driver"):
+        Database("postgresql+no_such_driver://u@db/cargohold")

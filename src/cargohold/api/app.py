@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -59,6 +60,7 @@ from cargohold.web.status import routes as status_routes
 log = structlog.get_logger(__name__)
 
 _EXPIRY_INTERVAL = 600.0
+UPLOAD_EXPIRY_JOB = "uploads.expiry"
 # How often each process asks whether a once-across-processes job is due.
 _SCHEDULE_TICK = 60.0
 # How stale another worker's request counts may be in a scrape.
@@ -69,6 +71,24 @@ def build_store(settings: Settings) -> BlobStore:
     match settings.storage:
         case FilesystemStorage(io_threads=threads):
             return FilesystemBlobStore(settings.storage_root, io_threads=threads)
+
+
+def replica_name(settings: Settings) -> str:
+    """This server's name in ``X-Cargohold-Replica``: ``server.replica_id``, else
+    ``<hostname>-<port>`` (unique per replica on one machine, as the metric dirs)."""
+    return (
+        settings.server.replica_id or f"{socket.gethostname()}-{settings.server.port}"
+    )
+
+
+def open_database(settings: Settings) -> Database:
+    """The metadata database with the pool ``[database]`` asks for."""
+    return Database(
+        settings.database_url,
+        pool_size=settings.database.pool_size,
+        max_overflow=settings.database.max_overflow,
+        pool_timeout=settings.database.pool_timeout_seconds,
+    )
 
 
 def open_services(
@@ -85,7 +105,7 @@ def open_services(
     ``clock`` is the wall clock the services read for expiry (tests move it).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.database_url)
+    database = open_database(settings)
     if migrate:
         from cargohold.metadata.migrate import upgrade  # noqa: PLC0415 - Alembic is big
 
@@ -187,10 +207,19 @@ async def _every(
 def _background(services: Services, settings: Settings) -> list[asyncio.Task[None]]:
     ttl = settings.registry.upload_ttl_hours * 3600
 
-    async def expire_uploads() -> None:
+    async def expire() -> None:
         expired = await services.uploads.expire(time.time() - ttl)
         if expired:
             log.info("expired idle uploads", count=expired)
+
+    async def expire_uploads() -> None:
+        # Once across processes and replicas: one holds the lease, the others skip.
+        await services.scheduler.run_if_due(
+            UPLOAD_EXPIRY_JOB,
+            expire,
+            every=_EXPIRY_INTERVAL,
+            lease_seconds=_EXPIRY_INTERVAL,
+        )
 
     async def pull_retention() -> None:
         if settings.pulls.enabled:
@@ -209,13 +238,13 @@ def _background(services: Services, settings: Settings) -> list[asyncio.Task[Non
         )
     return [
         *tasks,
-        asyncio.create_task(_every(_EXPIRY_INTERVAL, expire_uploads, "upload expiry")),
+        asyncio.create_task(_every(_SCHEDULE_TICK, expire_uploads, "upload expiry")),
         asyncio.create_task(_every(_SCHEDULE_TICK, pull_retention, "pull retention")),
         # Every process delivers the outbox; row leases keep deliveries apart.
         asyncio.create_task(services.outbox.run()),
         # Keys rotated by another process become accepted here well before they sign.
         asyncio.create_task(
-            _every(KEY_REFRESH_INTERVAL, services.auth.keyring.load, "key refresh")
+            _every(KEY_REFRESH_INTERVAL, services.auth.keyring.refresh, "key refresh")
         ),
     ]
 
@@ -275,6 +304,7 @@ def create_app(
                 instruments.Instrumented,
                 access_log=settings.log.access,
                 metrics=request_metrics,
+                replica=replica_name(settings),
             )
         ],
         exception_handlers={

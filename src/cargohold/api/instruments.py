@@ -250,14 +250,25 @@ class _StoreCollector:
 class Instrumented:
     """Pure ASGI middleware: ``Docker-Distribution-API-Version``, the request id
     (``X-Request-Id``: the caller's when tame, else a new one; always returned), the
-    access log if asked, and request metrics if ``metrics`` is given."""
+    access log if asked, request metrics if ``metrics`` is given, and
+    ``X-Cargohold-Replica`` naming the process that answered if ``replica`` is."""
 
     def __init__(
-        self, app: ASGIApp, *, access_log: bool, metrics: RequestMetrics | None
+        self,
+        app: ASGIApp,
+        *,
+        access_log: bool,
+        metrics: RequestMetrics | None,
+        replica: str | None = None,
     ) -> None:
         self.app = app
         self.access_log = access_log
         self.metrics = metrics
+        self.headers: tuple[tuple[bytes, bytes], ...] = (
+            (_API_VERSION, (b"x-cargohold-replica", replica.encode("ascii", "replace")))
+            if replica
+            else (_API_VERSION,)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -265,7 +276,11 @@ class Instrumented:
             return
         started = time.perf_counter()
         exchange = _Exchange(
-            receive, send, _request_id(scope), version_check=scope["path"] in _V2
+            receive,
+            send,
+            _request_id(scope),
+            self.headers,
+            version_check=scope["path"] in _V2,
         )
         metrics = self.metrics
         upload = (
@@ -316,6 +331,7 @@ class _Exchange:
     """One request's ``receive`` and ``send``, counting bytes and adding headers."""
 
     __slots__ = (
+        "_headers",
         "_length",
         "_receive",
         "_send",
@@ -327,8 +343,15 @@ class _Exchange:
     )
 
     def __init__(
-        self, receive: Receive, send: Send, request_id: str, *, version_check: bool
+        self,
+        receive: Receive,
+        send: Send,
+        request_id: str,
+        headers: tuple[tuple[bytes, bytes], ...],
+        *,
+        version_check: bool,
     ) -> None:
+        self._headers = headers
         self._receive = receive
         self._send = send
         self.request_id = request_id
@@ -352,7 +375,7 @@ class _Exchange:
                     self._length = int(value)
             message["headers"] = [
                 *headers,
-                _API_VERSION,
+                *self._headers,
                 (b"x-request-id", self.request_id.encode()),
                 *((_SIGNATURES,) if self.version_check else ()),
             ]

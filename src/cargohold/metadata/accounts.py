@@ -178,6 +178,10 @@ class KeyIndex(Protocol):
         ...
 
     async def purge(self, retired_before: float) -> int: ...
+    async def version(self) -> tuple[int, float, float]:
+        """A cheap fingerprint of the key table (count, newest creation, newest
+        retirement): it moves whenever a key is added, retired or purged."""
+        ...
 
 
 class RefreshTokenIndex(Protocol):

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -54,17 +55,45 @@ def _sqlite_engine(url: str, *, begin: str) -> Engine:
     return engine
 
 
+class DriverMissing(RuntimeError):
+    """The database URL names a driver that is not installed."""
+
+
+def require_driver(url: str) -> None:
+    driver = sa.engine.make_url(url).get_driver_name()
+    module = {"psycopg": "psycopg", "psycopg2": "psycopg2"}.get(driver, driver)
+    if importlib.util.find_spec(module) is None:
+        extra = " (pip install 'cargohold[postgresql]')" if driver == "psycopg" else ""
+        msg = f"database.url needs the {module!r} driver, which is not installed{extra}"
+        raise DriverMissing(msg)
+
+
 class Database:
     """Runs read and write functions against the configured database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        pool_timeout: float = 10.0,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.reader = _sqlite_engine(url, begin="BEGIN")
             self.writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
         else:
-            self.reader = self.writer = sa.create_engine(url, pool_pre_ping=True)
+            require_driver(url)
+            # One pool per process for reads (worker threads) and the writer thread.
+            self.reader = self.writer = sa.create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=pool_timeout,
+            )
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="db-writer")
         self._hot_connection: sqlite3.Connection | None = None
         self._compiled: dict[

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
 from cargohold.metadata.database import Database
 
 _SCRIPTS = Path(__file__).with_name("migrations")
+# pg_advisory_xact_lock key: replicas starting at once migrate one after the other.
+_MIGRATION_LOCK = 0x636172676F  # "cargo"
 
 
 def _config() -> Config:
@@ -21,6 +24,13 @@ def _config() -> Config:
 def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (idempotent; safe to run on every start)."""
     with db.writer.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Held to the end of this transaction: a second replica waits, then finds
+            # the schema at head and does nothing (SQLite's BEGIN IMMEDIATE does the
+            # same there).
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+            )
         config = _config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

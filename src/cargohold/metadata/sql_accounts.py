@@ -388,6 +388,13 @@ class SqlRepositorySettingsIndex(_Index):
         return [self._record(row) for row in await self._rows(query)]
 
 
+_KEY_VERSION = sa.select(
+    sa.func.count(),
+    sa.func.max(t.signing_keys.c.created_at),
+    sa.func.max(t.signing_keys.c.retired_at),
+)
+
+
 class SqlKeyIndex(_Index):
     async def all(self) -> list[KeyRecord]:
         query = sa.select(t.signing_keys).order_by(t.signing_keys.c.created_at)
@@ -417,6 +424,11 @@ class SqlKeyIndex(_Index):
                 t.signing_keys.c.retired_at < retired_before
             )
         )
+
+    async def version(self) -> tuple[int, float, float]:
+        row = await self._row(_KEY_VERSION)
+        count, created, retired = row or (0, None, None)
+        return int(count), float(created or 0.0), float(retired or 0.0)
 
 
 class SqlRefreshTokenIndex(_Index):

@@ -1,9 +1,10 @@
 """``KeyRing``: the token signing keys every replica shares, kept fresh in memory.
 
 A new key is published (accepted for verification) at once but signs only after
-``ACTIVATION_DELAY``. Every server process reloads the keys every ``REFRESH_INTERVAL``
-(a background task of the app), which is shorter, so every replica accepts a key before
-any token signed with it reaches them.
+``ACTIVATION_DELAY``. Every server process asks the database every ``REFRESH_INTERVAL``
+(a background task of the app) for the key table's fingerprint, one indexed aggregate,
+and reloads the keys when it moved: a key added, retired or purged anywhere is known to
+every replica within that second, long before it signs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from cargohold.metadata.accounts import AccountStore, KeyRecord
 
 log = structlog.get_logger(__name__)
 
-REFRESH_INTERVAL = 30.0
+REFRESH_INTERVAL = 1.0
 ACTIVATION_DELAY = 90.0
 
 
@@ -30,6 +31,8 @@ class KeyRing:
         self._algorithm = algorithm
         self._retention = retention_hours * 3600
         self._set: KeySet | None = None
+        self._version: tuple[int, float, float] | None = None
+        self._records: list[KeyRecord] = []
 
     def current(self) -> KeySet:
         if self._set is None:
@@ -38,17 +41,31 @@ class KeyRing:
 
     async def load(self) -> KeySet:
         """(Re)read the keys; creates the first key when there is none."""
+        version = await self._store.keys.version()
         records = await self._store.keys.all()
         if not records:
             await self.rotate(activate_now=True)
+            version = await self._store.keys.version()
             records = await self._store.keys.all()
-        now = time.time()
+        self._version, self._records = version, records
+        return self._select(time.time())
+
+    async def refresh(self) -> KeySet:
+        """Reload if the key table changed since the last look; else recompute which
+        key signs (a new key starts signing once its activation delay has passed)."""
+        if self._version is None or await self._store.keys.version() != self._version:
+            return await self.load()
+        return self._select(time.time())
+
+    def _select(self, now: float) -> KeySet:
+        known = self._set.accepted if self._set is not None else {}
         accepted = {
-            r.kid: keys.load(r.kid, r.algorithm, r.private_pem, r.created_at)
-            for r in records
+            r.kid: known.get(r.kid)
+            or keys.load(r.kid, r.algorithm, r.private_pem, r.created_at)
+            for r in self._records
             if r.retired_at is None or r.retired_at > now - self._retention
         }
-        self._set = KeySet(self._active(records, accepted, now), accepted)
+        self._set = KeySet(self._active(self._records, accepted, now), accepted)
         return self._set
 
     @staticmethod

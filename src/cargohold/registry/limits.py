@@ -44,7 +44,7 @@ from cargohold.oci.names import RepositoryName
 from cargohold.registry.jobs import attached_to
 
 # Seconds a computed tag reach may still grant reads after a retag closed it.
-CONTENT_VIEW_TTL = 2.0
+CONTENT_VIEW_TTL = 1.0
 # Cache size beyond which the cache is emptied, bounding memory.
 MAX_CACHED_VIEWS = 10_000
 

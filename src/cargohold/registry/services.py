@@ -163,6 +163,8 @@ class Services:
     # The ``attest`` handler (registered when signing is enabled) and ``verify``.
     attestations: AttestationService
     verifier: VerifyService
+    # Leases for periodic jobs that must run once across processes and replicas.
+    scheduler: Scheduler
     # Makes the signing keys when signing is enabled and none exist (blocking).
     make_signing_keys: Callable[[], object] | None = None
     # Releases what the key store holds open (a gpg-agent); blocking.
@@ -233,12 +235,13 @@ class Services:
             events=dispatcher,
             clock=clock,
         )
+        scheduler = Scheduler(schedules, clock=clock)
         outbox = Outbox(
             outbox_store,
             outbox_settings,
             clock=clock,
             audit=auth.audit,
-            scheduler=Scheduler(schedules, clock=clock),
+            scheduler=scheduler,
         )
         email = None
         if smtp_settings.host is not None:
@@ -344,6 +347,7 @@ class Services:
             cosign=cosign,
             attestations=attestations,
             verifier=verifier,
+            scheduler=scheduler,
             make_signing_keys=(make_signing_keys if signing_settings.enabled else None),
             close_signing_keys=close_signing_keys,
             instruments=instruments,
