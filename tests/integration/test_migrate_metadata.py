@@ -459,9 +459,17 @@ def test_a_destination_with_data_is_refused_unless_resuming(
     assert refused.exit_code == 4
     assert "already holds data" in refused.stderr
     assert "--resume" in refused.stderr
+    # A finished copy brought up to date: upserts, and a table with rows deleted from
+    # the source since is emptied and copied again.
+    path = sa.engine.make_url(source).database or ""
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM tags WHERE repository = 'migrate/app0'")
+        conn.execute("UPDATE blobs SET touched_at = 2.0")
+    conn.close()
     again = migrate("--from", source, "--to", destination, "--resume")
     assert again.exit_code == 0, again.output
     assert "verified" in again.stdout
+    assert rows_of(destination) == rows_of(source)
 
 
 @pytest.mark.parametrize(
