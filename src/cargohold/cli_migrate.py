@@ -182,8 +182,7 @@ def migrate_storage(
     if referenced_only:
         _require_database(settings.database_url)
     journal = journal or target.data_dir / "migrate-storage.journal"
-    record = Journal(journal, target_name)
-    try:
+    with Journal(journal, target_name) as record:
         result = asyncio.run(
             _copy_blobs(
                 settings,
@@ -194,8 +193,6 @@ def migrate_storage(
                 referenced_only=referenced_only,
             )
         )
-    finally:
-        record.close()
     _echo_storage(result, source_name, target_name, journal)
     if result.failed:
         sys.exit(EXIT_FAILED)
