@@ -503,3 +503,16 @@ def test_a_missing_or_identical_source_is_refused(source: str, tmp_path: Path) -
     same = migrate("--from", source, "--to", source)
     assert same.exit_code == 2
     assert "the same database" in same.stderr
+
+
+def test_a_destination_of_a_newer_cargohold_is_refused(
+    source: str, destination: str
+) -> None:
+    engine = sa.create_engine(destination)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        conn.execute(sa.text("INSERT INTO alembic_version VALUES ('9999')"))
+    engine.dispose()
+    result = migrate("--from", source, "--to", destination)
+    assert result.exit_code == 3, result.output
+    assert "Is it a database of a newer cargohold?" in result.stderr

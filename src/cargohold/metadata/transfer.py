@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 import structlog
+from alembic.util import CommandError
 from sqlalchemy import event
 
 from cargohold.metadata import migrate, schema
@@ -266,7 +267,7 @@ class _Destination:
             raise _unavailable(
                 self.url, exc, "cannot create the schema in the destination"
             ) from None
-        except Exception as exc:  # noqa: BLE001 - Alembic's errors (unknown revision)
+        except CommandError as exc:  # e.g. a revision this cargohold does not know
             msg = (
                 f"cannot migrate the destination {shown(self.url)} to this cargohold's "
                 f"schema: {exc}. Is it a database of a newer cargohold?"
@@ -371,9 +372,9 @@ class _Destination:
             return _fingerprint(conn, table)
 
     def close(self) -> None:
+        # Only ``run_sync`` wrote: the database's writer thread was never started.
         self.db.reader.dispose()
         self.db.writer.dispose()
-        self.db._write_thread.shutdown(wait=False)  # noqa: SLF001 - never used here
 
 
 def _serial_column(table: sa.Table) -> sa.Column[Any] | None:
