@@ -240,7 +240,13 @@ async def _copy_blobs(
         sys.exit(EXIT_UNAVAILABLE)
     digests = _referenced(settings) if referenced_only else source_digests(source)
     transfer = StorageTransfer(
-        source, destination, journal, concurrency=concurrency, recheck=recheck
+        source,
+        destination,
+        journal,
+        concurrency=concurrency,
+        recheck=recheck,
+        # Listed by the store itself, then gone: gc ran on a live source.
+        missing_ok=not referenced_only,
     )
     return await transfer.run(digests)
 
@@ -287,6 +293,7 @@ def _echo_storage(
         f"{result.blobs} blob(s) from {source} to {target}: {result.copied} copied, "
         f"{result.present} already there, {result.skipped} verified by an earlier "
         f"run, {result.replaced} replaced (wrong at the destination), "
+        f"{result.vanished} deleted from the source meanwhile, "
         f"{len(result.failed)} failed; {result.bytes_copied} bytes copied, "
         f"{result.bytes_verified} bytes read back and hashed, "
         f"in {result.seconds:.1f} s (journal: {journal})"

@@ -55,6 +55,7 @@ class StorageTransferResult:
     present: int = 0  # already at the destination, verified by reading it back
     skipped: int = 0  # verified by an earlier run (journal), size checked
     replaced: int = 0  # found wrong at the destination, deleted and copied again
+    vanished: int = 0  # listed by the source store, gone before it was read (gc)
     bytes_copied: int = 0
     bytes_verified: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (digest, reason)
@@ -62,7 +63,9 @@ class StorageTransferResult:
 
     @property
     def blobs(self) -> int:
-        return self.copied + self.present + self.skipped + len(self.failed)
+        return (
+            self.copied + self.present + self.skipped + self.vanished + len(self.failed)
+        )
 
 
 class Journal:
@@ -124,6 +127,10 @@ class _Mismatch(Exception):
     """Bytes whose digest or size is not what they should be."""
 
 
+class _Missing(Exception):
+    """The source has no such blob (any more)."""
+
+
 async def _hash(store: BlobStore, digest: Digest) -> tuple[str, int]:
     """Read a blob back whole: its hex digest (of ``digest``'s algorithm) and size."""
     hasher = digest.hasher()
@@ -151,12 +158,16 @@ class StorageTransfer:
         *,
         concurrency: int = 4,
         recheck: bool = False,
+        missing_ok: bool = False,
     ) -> None:
+        """``missing_ok``: a digest the source no longer has was listed by the store
+        itself and deleted since (gc on a live source), not a failure."""
         self.source = source
         self.destination = destination
         self.journal = journal
         self.concurrency = max(1, concurrency)
         self.recheck = recheck
+        self.missing_ok = missing_ok
         self.result = StorageTransferResult()
         self._last_note = 0.0
 
@@ -183,6 +194,12 @@ class StorageTransfer:
     async def _one(self, digest: Digest) -> None:
         try:
             await self._transfer(digest)
+        except _Missing:
+            if self.missing_ok:
+                log.info("blob deleted from the source meanwhile", digest=str(digest))
+                self.result.vanished += 1
+            else:
+                self._fail(digest, "missing from the source")
         except _Mismatch as exc:
             self._fail(digest, str(exc))
         except Exception as exc:  # noqa: BLE001 - any backend error fails this blob only
@@ -197,8 +214,7 @@ class StorageTransfer:
         try:
             size = (await self.source.stat(digest)).size
         except BlobNotFound:
-            msg = "missing from the source"
-            raise _Mismatch(msg) from None
+            raise _Missing from None
         try:
             present: int | None = (await self.destination.stat(digest)).size
         except BlobNotFound:
@@ -220,7 +236,10 @@ class StorageTransfer:
             )
             await self.destination.delete(digest)
             self.result.replaced += 1
-        await self._copy(digest, size)
+        try:
+            await self._copy(digest, size)
+        except BlobNotFound:  # deleted from the source between stat and read
+            raise _Missing from None
         if not await self._verified(digest, size):
             msg = "the destination's copy does not read back as written"
             raise _Mismatch(msg)

@@ -120,6 +120,17 @@ async def test_a_blob_missing_from_the_source_fails_alone(tmp_path: Path) -> Non
     assert result.copied == 1
 
 
+async def test_a_blob_deleted_from_a_live_source_is_not_a_failure(
+    tmp_path: Path,
+) -> None:
+    source, destination = MemoryBlobStore(), MemoryBlobStore()
+    listed_then_deleted = Digest.of(b"collected by gc after the listing")
+    with Journal(tmp_path / "journal", "memory") as journal:
+        transfer = StorageTransfer(source, destination, journal, missing_ok=True)
+        result = await transfer.run(listed(listed_then_deleted))
+    assert (result.vanished, result.failed, result.blobs) == (1, [], 1)
+
+
 async def test_concurrency_is_bounded(tmp_path: Path) -> None:
     source, destination = MemoryBlobStore(), CountingStore()
     for n in range(12):
