@@ -174,6 +174,7 @@ class StorageTransfer:
     async def run(self, digests: AsyncIterator[Digest]) -> StorageTransferResult:
         """Copy and verify every blob ``digests`` names; failures are collected."""
         started = self._last_note = time.monotonic()
+        log.info("migrating blobs", concurrency=self.concurrency, recheck=self.recheck)
         queue: asyncio.Queue[Digest | None] = asyncio.Queue(self.concurrency * 2)
 
         async def work() -> None:
@@ -189,6 +190,7 @@ class StorageTransfer:
                 for _ in workers:
                     await queue.put(None)
         self.result.seconds = time.monotonic() - started
+        self._note_progress(final=True)
         return self.result
 
     async def _one(self, digest: Digest) -> None:
@@ -283,20 +285,23 @@ class StorageTransfer:
                 await self.destination.abort(upload_id)
             raise
 
-    def _note_progress(self) -> None:
+    def _note_progress(self, *, final: bool = False) -> None:
         now = time.monotonic()
-        if now - self._last_note < _PROGRESS_EVERY:
+        if now - self._last_note < _PROGRESS_EVERY and not final:
             return
         self._last_note = now
         result = self.result
         log.info(
-            "migrating blobs",
+            "blobs migrated" if final else "migrating blobs",
             done=result.blobs,
             copied=result.copied,
             present=result.present,
             skipped=result.skipped,
             failed=len(result.failed),
+            replaced=result.replaced,
+            vanished=result.vanished,
             bytes_copied=result.bytes_copied,
+            bytes_verified=result.bytes_verified,
         )
 
 
