@@ -34,11 +34,11 @@ from cargohold.metadata import schema
 from cargohold.metadata.database import Database
 from cargohold.metadata.migrate import upgrade
 from cargohold.metadata.transfer import (
-    PROGRESS_TABLE,
     DestinationInUse,
     MetadataTransfer,
     VerificationFailed,
 )
+from cargohold.metadata.transfer_ends import PROGRESS_TABLE
 from tests.databases import fresh_database, fresh_postgres_database
 from tests.integration.helpers import push_image, push_image_to
 from tests.integration.serverproc import (

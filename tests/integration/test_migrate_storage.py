@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import pytest
@@ -33,7 +33,7 @@ from tests.integration.helpers import digest_of, push_image
 from tests.integration.serverproc import clean_environ
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
     from pathlib import Path
 
     from cargohold.storage.base import BlobStore
@@ -53,6 +53,8 @@ def filesystem_destination(_request: pytest.FixtureRequest, directory: Path) -> 
 
 # backend -> factory: (the test's request, a fresh directory) -> a configuration file
 # whose [storage] section names an empty store of that backend.
+T = TypeVar("T")
+
 DESTINATIONS: dict[str, Callable[[pytest.FixtureRequest, Path], Path]] = {
     "filesystem": filesystem_destination,
 }
@@ -81,9 +83,21 @@ def source(tmp_path: Path) -> Path:
     return path
 
 
-def store_of(config: Path | None, data_dir: Path | None = None) -> BlobStore:
-    overrides = {"data_dir": data_dir} if data_dir else {}
-    return build_store(settings_module.load(config, {}, overrides))
+def store_of(where: Path) -> BlobStore:
+    """The store a configuration file names, or the one under a data directory."""
+    if where.is_dir():
+        return build_store(settings_module.load(None, {}, {"data_dir": where}))
+    return build_store(settings_module.load(where, {}))
+
+
+def on_store(where: Path, action: Callable[[BlobStore], Awaitable[T]]) -> T:
+    """Run ``action`` on a store built inside its own event loop (a client-backed
+    store, such as S3's, belongs to the loop that made it)."""
+
+    async def run() -> T:
+        return await action(store_of(where))
+
+    return asyncio.run(run())
 
 
 def migrate(source: Path, destination: Path, *args: str) -> Result:
@@ -118,16 +132,16 @@ async def contents(store: BlobStore) -> dict[str, bytes]:
     return found
 
 
-def blobs_of(store: BlobStore) -> dict[str, bytes]:
-    return asyncio.run(contents(store))
+def blobs_at(where: Path) -> dict[str, bytes]:
+    return on_store(where, contents)
 
 
-def add_blobs(store: BlobStore, count: int, size: int, rng: random.Random) -> None:
-    async def fill() -> None:
+def add_blobs(where: Path, count: int, size: int, rng: random.Random) -> None:
+    async def fill(store: BlobStore) -> None:
         for _ in range(count):
             await put(store, rng.randbytes(size))
 
-    asyncio.run(fill())
+    on_store(where, fill)
 
 
 def test_every_blob_is_copied_and_read_back(
@@ -137,21 +151,21 @@ def test_every_blob_is_copied_and_read_back(
         None, {}, {"data_dir": source, "auth": {"mode": "none"}}
     )
     pushed = push_images(settings, count=3)  # a config and a layer each
-    orphan = asyncio.run(put(store_of(None, source), b"bytes no manifest uses"))
+    orphan = on_store(source, lambda store: put(store, b"bytes no manifest uses"))
 
     first = migrate(source, destination, "--referenced-only")
     assert first.exit_code == 0, first.output
     assert summary(first).startswith("6 blob(s)"), first.output
     assert "6 copied" in summary(first)
-    copied = blobs_of(store_of(destination))
+    copied = blobs_at(destination)
     assert set(copied) == pushed
     assert all(digest_of(data) == digest for digest, data in copied.items())
 
     second = migrate(source, destination)
     assert second.exit_code == 0, second.output
     assert "1 copied, 0 already there, 6 verified by an earlier run" in summary(second)
-    assert blobs_of(store_of(destination)) == blobs_of(store_of(None, source))
-    assert str(orphan) in blobs_of(store_of(destination))
+    assert blobs_at(destination) == blobs_at(source)
+    assert str(orphan) in blobs_at(destination)
     # The source is only read: nothing of the migration lands in its data directory.
     assert not (source / "migrate-storage.journal").exists()
     assert (tmp_path / "to" / "destination" / "migrate-storage.journal").is_file()
@@ -174,75 +188,72 @@ def push_images(settings: settings_module.Settings, *, count: int) -> set[str]:
             await services.close()
 
     asyncio.run(run())
-    return set(blobs_of(store_of(None, settings.data_dir)))
+    return set(blobs_at(settings.data_dir))
 
 
 def test_damage_at_the_destination_is_found_and_repaired(
     source: Path, destination: Path, rng: random.Random
 ) -> None:
-    add_blobs(store_of(None, source), 6, 4096, rng)
+    add_blobs(source, 6, 4096, rng)
     assert migrate(source, destination).exit_code == 0
-    target = store_of(destination)
-    originals = blobs_of(target)
+    originals = blobs_at(destination)
     same_size, shorter = sorted(originals)[:2]
 
-    async def damage() -> None:
+    async def damage(target: BlobStore) -> None:
         for digest, data in ((same_size, b"X" * 4096), (shorter, b"short")):
             await target.delete(Digest.parse(digest))
             await put(target, data, digest=Digest.parse(digest))
 
-    asyncio.run(damage())
-    assert blobs_of(target) != originals
+    on_store(destination, damage)
+    assert blobs_at(destination) != originals
 
     # Trusted from the journal only with the right size: the short one is copied again.
     again = migrate(source, destination)
     assert again.exit_code == 0, again.output
     assert "1 replaced" in summary(again), again.output
-    assert blobs_of(target)[shorter] == originals[shorter]
-    assert blobs_of(target)[same_size] != originals[same_size]
+    assert blobs_at(destination)[shorter] == originals[shorter]
+    assert blobs_at(destination)[same_size] != originals[same_size]
 
     # --recheck reads every blob back: same size, wrong bytes is found too.
     rechecked = migrate(source, destination, "--recheck")
     assert rechecked.exit_code == 0, rechecked.output
     assert "1 copied, 5 already there" in summary(rechecked), rechecked.output
     assert "1 replaced" in summary(rechecked)
-    assert blobs_of(target) == originals
+    assert blobs_at(destination) == originals
 
 
 def test_blobs_present_without_a_journal_are_read_back(
     source: Path, destination: Path, tmp_path: Path, rng: random.Random
 ) -> None:
-    add_blobs(store_of(None, source), 4, 2048, rng)
+    add_blobs(source, 4, 2048, rng)
     assert migrate(source, destination).exit_code == 0
-    target = store_of(destination)
-    originals = blobs_of(target)
+    originals = blobs_at(destination)
     victim = Digest.parse(min(originals))
 
-    async def damage() -> None:
+    async def damage(target: BlobStore) -> None:
         await target.delete(victim)
         await put(target, bytes(2048), digest=victim)
 
-    asyncio.run(damage())
+    on_store(destination, damage)
     (tmp_path / "to" / "destination" / "migrate-storage.journal").unlink()
     again = migrate(source, destination)
     assert again.exit_code == 0, again.output
     assert "1 copied, 3 already there, 0 verified by an earlier run" in summary(again)
-    assert blobs_of(target) == originals
+    assert blobs_at(destination) == originals
 
 
 def test_a_source_blob_with_wrong_bytes_is_reported_not_copied(
     source: Path, destination: Path, rng: random.Random
 ) -> None:
-    store = store_of(None, source)
-    add_blobs(store, 3, 1024, rng)
+    add_blobs(source, 3, 1024, rng)
     bad = Digest.of(b"what the name promises")
-    asyncio.run(put(store, b"something else entirely", digest=bad))
+    on_store(source, lambda store: put(store, b"something else entirely", digest=bad))
 
     result = migrate(source, destination)
     assert result.exit_code == 1, result.output
     assert f"failed: {bad}: the source's bytes do not match the digest" in result.stderr
     assert "3 copied" in summary(result)
-    assert str(bad) not in blobs_of(store_of(destination))
+    assert str(bad) not in blobs_at(destination)
 
 
 def test_the_destination_must_be_another_store(source: Path, tmp_path: Path) -> None:
@@ -257,7 +268,7 @@ def test_a_killed_run_resumes_where_it_stopped(
     source: Path, destination: Path, tmp_path: Path, rng: random.Random
 ) -> None:
     total = 120
-    add_blobs(store_of(None, source), total, 32 * 1024, rng)
+    add_blobs(source, total, 32 * 1024, rng)
     journal = tmp_path / "to" / "destination" / "migrate-storage.journal"
     argv = [
         sys.executable, "-m", "cargohold", "migrate-storage",
@@ -292,7 +303,7 @@ def test_a_killed_run_resumes_where_it_stopped(
     # its commit landed, read back) again.
     skipped = int(line.split(" already there, ")[1].split(" verified")[0])
     assert skipped == before, line
-    assert blobs_of(store_of(destination)) == blobs_of(store_of(None, source))
+    assert blobs_at(destination) == blobs_at(source)
 
 
 def verified(journal: Path) -> int:
