@@ -455,6 +455,7 @@ _add_credential_commands()
 from cargohold.cli_admin import GROUPS as ADMIN_GROUPS  # noqa: E402
 from cargohold.cli_advisories import GROUPS as ADVISORY_GROUPS  # noqa: E402
 from cargohold.cli_delivery import GROUPS as DELIVERY_GROUPS  # noqa: E402
+from cargohold.cli_migrate import COMMANDS as MIGRATE_COMMANDS  # noqa: E402
 from cargohold.cli_network import GROUPS as NETWORK_GROUPS  # noqa: E402
 from cargohold.cli_pulls import pulls as _pulls  # noqa: E402
 from cargohold.cli_sbom import sbom as _sbom  # noqa: E402
@@ -468,6 +469,7 @@ for _group in (
     *ADVISORY_GROUPS,
     _pulls,
     *DELIVERY_GROUPS,
+    *MIGRATE_COMMANDS,
     *NETWORK_GROUPS,
     _sbom,
     _signing,

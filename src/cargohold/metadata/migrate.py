@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from cargohold.metadata.database import Database
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from cargohold.metadata.database import Database
 
 _SCRIPTS = Path(__file__).with_name("migrations")
 # pg_advisory_xact_lock key: replicas starting at once migrate one after the other.
@@ -34,3 +40,13 @@ def upgrade(db: Database, revision: str = "head") -> None:
         config = _config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def heads() -> frozenset[str]:
+    """The revisions this version of cargohold migrates a database to."""
+    return frozenset(ScriptDirectory.from_config(_config()).get_heads())
+
+
+def current(connection: sa.Connection) -> frozenset[str]:
+    """The revisions a database is at (empty: no cargohold schema); reads only."""
+    return frozenset(MigrationContext.configure(connection).get_current_heads())
