@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from cargohold import settings as settings_module
 from cargohold.api.app import create_app, open_services
 from cargohold.settings import Settings
+from tests.s3server import MotoServer
 from tests.watch5xx import ALLOW_MARK, ServerErrorWatch
 
 # Property tests: a modest number of examples keeps the tiers fast; no deadline, as the
@@ -152,3 +153,13 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Generator[str, None, None]:
+    """The URL of a moto S3 server (``tests/s3server.py``), one per test session.
+
+    Make a bucket per test with ``tests.s3server.create_bucket(s3_endpoint)``.
+    """
+    with MotoServer() as server:
+        yield server.url
