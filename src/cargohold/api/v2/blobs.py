@@ -16,7 +16,7 @@ from cargohold.api.state import services
 from cargohold.api.v2.common import path_digest, repository
 from cargohold.auth.policy import DELETE, PULL
 from cargohold.oci.ranges import Unsatisfiable, parse_byte_ranges
-from cargohold.registry.blobs import Blob
+from cargohold.registry.blobs import Blob, BlobService
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -62,15 +62,44 @@ async def get_blob(request: Request) -> Response:
     svc = services(request).blobs
     blob = await svc.get(access, digest)
     if blob.redirect is not None:
+        # The presigned URL answers Range itself; clients resend it after the 307.
         return RedirectResponse(blob.redirect, status_code=307, headers=_headers(blob))
-    if blob.path is not None:
+    if blob.local is not None:
+        # The store's local file: granian sends it itself (pathsend), Range included.
         return BlobFileResponse(
-            blob.path,
+            blob.local.path,
             headers=_headers(blob),
             media_type=OCTET_STREAM,
-            stat_result=blob.path.stat(),
+            stat_result=blob.local.stat,
         )
-    headers = _headers(blob) | {"Content-Length": str(blob.size)}
+    return _streamed(request, svc, blob)
+
+
+def _streamed(request: Request, svc: BlobService, blob: Blob) -> Response:
+    """The blob through this process, or one byte range of it (206)."""
+    headers = _headers(blob)
+    wanted = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    ranges = None
+    if wanted is not None and (if_range is None or if_range == headers["ETag"]):
+        ranges = parse_byte_ranges(wanted, blob.size)
+    if isinstance(ranges, Unsatisfiable):
+        headers["Content-Range"] = f"bytes */{ranges.size}"
+        return Response(status_code=416, headers=headers)
+    if ranges is not None and len(ranges) == 1:
+        # Several ranges get the whole blob (200), as RFC 9110 section 14.2 allows.
+        start, end = ranges[0]
+        headers |= {
+            "Content-Range": f"bytes {start}-{end - 1}/{blob.size}",
+            "Content-Length": str(end - start),
+        }
+        return StreamingResponse(
+            svc.stream(blob, start=start, end=end),
+            status_code=206,
+            headers=headers,
+            media_type=OCTET_STREAM,
+        )
+    headers["Content-Length"] = str(blob.size)
     return StreamingResponse(svc.stream(blob), headers=headers, media_type=OCTET_STREAM)
 
 
