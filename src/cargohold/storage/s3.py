@@ -99,7 +99,7 @@ class S3BlobStore:
     released by ``close``.
     """
 
-    def __init__(  # noqa: PLR0913 - one per [storage] setting
+    def __init__(
         self,
         *,
         bucket: str,
@@ -335,21 +335,7 @@ class S3BlobStore:
         upload = await self._existing(upload_id)
         if offset > upload.size:
             raise BlobNotFound(f"{upload_id} holds fewer than {offset} bytes")
-        # The segment the new bytes continue: the one holding offset (cut back to it),
-        # or a tail under S3's part minimum that the new bytes must join.
-        base, carry, straddled = offset, b"", False
-        for segment in upload.segments:
-            joins_tail = segment.end == offset and segment.size < MIN_PART
-            if segment.start < offset < segment.end or joins_tail:
-                base, straddled = segment.start, segment.end > offset
-                carry = await self._read_all(segment.key, end=offset - base)
-                break
-        beyond = [s.key for s in upload.segments if s.start > base] + upload.stray
-        if base == offset:
-            beyond += [s.key for s in upload.segments if s.start == base]
-        if beyond:
-            await self._delete_keys(beyond)
-
+        base, carry, straddled = await self._cut_back(upload, offset)
         buffer = bytearray(carry)
         position, written = base, []
         received = False
@@ -375,6 +361,28 @@ class S3BlobStore:
                 await self._roll_back(upload_id, base, carry, written)
             raise
         return position + len(buffer)
+
+    async def _cut_back(self, upload: _Upload, offset: int) -> tuple[int, bytes, bool]:
+        """Discard what lies beyond ``offset``; where the new bytes start, and after what.
+
+        Returns the start of the segment the new bytes go into, the bytes it keeps
+        before ``offset`` (read back: the segment holding ``offset``, or a tail under
+        S3's part minimum that the new bytes must join), and whether that segment held
+        bytes past ``offset``.
+        """
+        base, carry, straddled = offset, b"", False
+        for segment in upload.segments:
+            joins_tail = segment.end == offset and segment.size < MIN_PART
+            if segment.start < offset < segment.end or joins_tail:
+                base, straddled = segment.start, segment.end > offset
+                carry = await self._read_all(segment.key, end=offset - base)
+                break
+        beyond = [s.key for s in upload.segments if s.start > base] + upload.stray
+        if base == offset:
+            beyond += [s.key for s in upload.segments if s.start == base]
+        if beyond:
+            await self._delete_keys(beyond)
+        return base, carry, straddled
 
     async def _roll_back(
         self, upload_id: str, base: int, carry: bytes, written: list[str]
