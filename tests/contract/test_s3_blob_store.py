@@ -56,7 +56,7 @@ async def test_chunks_alternate_replicas_and_commit_as_multipart(
     cuts = [0, 3 * MIB, 7 * MIB, 13 * MIB, 13 * MIB + 6, len(data)]
     upload_id = new_upload_id()
     await replicas[0].begin_upload(upload_id)
-    for index, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False)):
+    for index, (start, end) in enumerate(itertools.pairwise(cuts)):
         store = replicas[index % 2]
         assert await store.upload_size(upload_id) == start
         assert (

@@ -363,7 +363,7 @@ class S3BlobStore:
         return position + len(buffer)
 
     async def _cut_back(self, upload: _Upload, offset: int) -> tuple[int, bytes, bool]:
-        """Discard what lies beyond ``offset``; where the new bytes start, and after what.
+        """Drop what lies past ``offset``; where the new bytes start, and after what.
 
         Returns the start of the segment the new bytes go into, the bytes it keeps
         before ``offset`` (read back: the segment holding ``offset``, or a tail under
