@@ -18,7 +18,13 @@ import pytest
 
 from cargohold.storage.s3 import S3BlobStore
 from tests.integration.helpers import digest_of, image_manifest
-from tests.integration.serverproc import NO_AUTH, ServerProcess, check_log, run_cli
+from tests.integration.serverproc import (
+    CLI_TIMEOUT,
+    NO_AUTH,
+    ServerProcess,
+    check_log,
+    run_cli,
+)
 from tests.s3server import create_bucket, storage_environ, storage_settings
 
 if TYPE_CHECKING:
@@ -197,6 +203,7 @@ def test_gc_deletes_unreferenced_blobs_from_the_bucket(
             "gc",
             "--delete-untagged",
             data_dir=streamed.data_dir,
+            timeout=CLI_TIMEOUT,
             CARGOHOLD_REGISTRY_GC_GRACE_HOURS="0",
             **s3_environ,
         )
