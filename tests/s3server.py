@@ -71,6 +71,12 @@ class MotoServer:
             f"moto did not answer within {START_TIMEOUT} s: {self.log_tail()}"
         )
 
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("moto is not running")
+        return self._process.pid
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None:
