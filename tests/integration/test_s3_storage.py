@@ -126,6 +126,15 @@ def test_chunked_upload_across_replicas_then_range_gets_both_ways(
         assert part.headers["Content-Range"] == f"bytes 5-104/{len(data)}"
         tail = one.get(f"/v2/{REPO}/blobs/{digest}", headers={"Range": "bytes=-7"})
         assert (tail.status_code, tail.content) == (206, data[-7:])
+        several = one.get(
+            f"/v2/{REPO}/blobs/{digest}", headers={"Range": "bytes=100-109,0-9"}
+        )
+        assert several.status_code == 206
+        assert several.headers["Content-Type"].startswith("multipart/byteranges;")
+        assert int(several.headers["Content-Length"]) == len(several.content)
+        first = several.content.index(data[0:10])
+        assert first < several.content.index(data[100:110])
+        assert f"Content-Range: bytes 100-109/{len(data)}".encode() in several.content
         beyond = one.get(
             f"/v2/{REPO}/blobs/{digest}", headers={"Range": f"bytes={len(data)}-"}
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import AsyncIterator
+
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -76,7 +79,7 @@ async def get_blob(request: Request) -> Response:
 
 
 def _streamed(request: Request, svc: BlobService, blob: Blob) -> Response:
-    """The blob through this process, or one byte range of it (206)."""
+    """The blob through this process, or byte ranges of it (206)."""
     headers = _headers(blob)
     wanted = request.headers.get("range")
     if_range = request.headers.get("if-range")
@@ -86,8 +89,9 @@ def _streamed(request: Request, svc: BlobService, blob: Blob) -> Response:
     if isinstance(ranges, Unsatisfiable):
         headers["Content-Range"] = f"bytes */{ranges.size}"
         return Response(status_code=416, headers=headers)
-    if ranges is not None and len(ranges) == 1:
-        # Several ranges get the whole blob (200), as RFC 9110 section 14.2 allows.
+    if ranges and len(ranges) > 1:
+        return _multipart(svc, blob, ranges, headers)
+    if ranges:
         start, end = ranges[0]
         headers |= {
             "Content-Range": f"bytes {start}-{end - 1}/{blob.size}",
@@ -101,6 +105,41 @@ def _streamed(request: Request, svc: BlobService, blob: Blob) -> Response:
         )
     headers["Content-Length"] = str(blob.size)
     return StreamingResponse(svc.stream(blob), headers=headers, media_type=OCTET_STREAM)
+
+
+def _multipart(
+    svc: BlobService, blob: Blob, ranges: list[tuple[int, int]], headers: dict[str, str]
+) -> Response:
+    """Several ranges as ``multipart/byteranges`` (RFC 9110 section 14.6), in the
+    shape Starlette's ``FileResponse`` gives the filesystem store's blobs."""
+    boundary = secrets.token_hex(13)
+    parts = [
+        (
+            f"--{boundary}\r\nContent-Type: {OCTET_STREAM}\r\n"
+            f"Content-Range: bytes {start}-{end - 1}/{blob.size}\r\n\r\n"
+        ).encode("latin-1")
+        for start, end in ranges
+    ]
+    closing = f"--{boundary}--".encode("latin-1")
+    length = len(closing) + sum(
+        len(head) + (end - start) + 2
+        for head, (start, end) in zip(parts, ranges, strict=True)
+    )
+
+    async def body() -> AsyncIterator[bytes]:
+        for head, (start, end) in zip(parts, ranges, strict=True):
+            yield head
+            async for chunk in svc.stream(blob, start=start, end=end):
+                yield chunk
+            yield b"\r\n"
+        yield closing
+
+    return StreamingResponse(
+        body(),
+        status_code=206,
+        headers=headers | {"Content-Length": str(length)},
+        media_type=f"multipart/byteranges; boundary={boundary}",
+    )
 
 
 async def delete_blob(request: Request) -> Response:
