@@ -126,7 +126,9 @@ class S3BlobStore:
             "aws_access_key_id": access_key_id,
             "aws_secret_access_key": secret_access_key,
             "config": Config(
-                s3={"addressing_style": "path"},
+                # Path-style for a store of one's own (no bucket DNS names needed);
+                # AWS itself picks virtual-hosted style.
+                s3={"addressing_style": "path" if endpoint_url else "auto"},
                 # Checksums only where S3 requires them: several S3-compatible stores
                 # reject the CRC headers newer clients send by default.
                 request_checksum_calculation="when_required",
