@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from cargohold import settings as settings_module
 from cargohold.api.app import create_app, open_services
 from cargohold.settings import Settings
+from tests.s3server import MotoServer, create_bucket, storage_settings
 from tests.watch5xx import ALLOW_MARK, ServerErrorWatch
 
 # Property tests: a modest number of examples keeps the tiers fast; no deadline, as the
@@ -34,6 +35,8 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cargohold"))
 
+# "s3": the in-process app's blob store is S3 on moto (see ``settings_factory``).
+TEST_STORAGE = os.environ.get("CARGOHOLD_TEST_STORAGE", "filesystem")
 SEED_VARIABLE = "CARGOHOLD_TEST_SEED"
 # Read at import: ``_clean_environ`` removes every CARGOHOLD_* variable before a test.
 SEED_OVERRIDE = os.environ.get(SEED_VARIABLE)
@@ -55,6 +58,15 @@ def seed(request: pytest.FixtureRequest) -> int:
 def rng(seed: int) -> random.Random:
     """Random choices (timings, sizes, bytes) that ``seed`` replays."""
     return random.Random(seed)  # noqa: S311 - reproducible, not secret
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if TEST_STORAGE != "s3":
+        return
+    skip = pytest.mark.skip(reason="looks at files; CARGOHOLD_TEST_STORAGE=s3")
+    for item in items:
+        if item.get_closest_marker("filesystem_only") is not None:
+            item.add_marker(skip)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -83,14 +95,21 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+def settings_factory(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[..., Settings]:
     """Settings on a fresh data directory.
 
-    Keyword arguments are TOML-shaped overrides.
+    Keyword arguments are TOML-shaped overrides. With ``CARGOHOLD_TEST_STORAGE=s3``
+    the blob store is S3 (a fresh bucket on the ``s3_endpoint`` moto server) unless a
+    test sets ``storage`` itself: the in-process API suites then run on S3.
     """
 
     def make(**overrides: Any) -> Settings:
         overrides.setdefault("data_dir", tmp_path / "data")
+        if TEST_STORAGE == "s3" and "storage" not in overrides:
+            endpoint = request.getfixturevalue("s3_endpoint")
+            overrides["storage"] = storage_settings(endpoint, create_bucket(endpoint))
         return settings_module.load(None, {}, overrides)
 
     return make
@@ -152,3 +171,13 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Generator[str, None, None]:
+    """The URL of a moto S3 server (``tests/s3server.py``), one per test session.
+
+    Make a bucket per test with ``tests.s3server.create_bucket(s3_endpoint)``.
+    """
+    with MotoServer() as server:
+        yield server.url

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from cargohold.settings import S3Storage
+
 if TYPE_CHECKING:
     from cargohold.settings import Settings
 
@@ -178,6 +180,31 @@ def requirements(settings: Settings) -> NetworkRequirements:
         token = _endpoint("token realm", realm, "the Docker token service (realm)")
         if (token.host, token.port) != (registry.host, registry.port):
             endpoints.append(token)
+    storage = settings.storage
+    redirects = isinstance(storage, S3Storage) and storage.redirect
+    if isinstance(storage, S3Storage) and redirects:
+        store_url = storage.endpoint_url or f"https://s3.{storage.region}.amazonaws.com"
+        store = _endpoint(
+            "object store",
+            store_url,
+            "blob downloads: blob GETs answer 307 to presigned URLs here",
+        )
+        endpoints.append(store)
+        redirect_note = (
+            f"Blob GETs answer 307 to a presigned URL on {store.host} (the S3 object "
+            "store, storage.redirect = true): clients must reach it as well, and "
+            "proxies must pass the redirect and its query string untouched."
+        )
+    elif isinstance(storage, S3Storage):
+        redirect_note = (
+            "Blobs are served by the registry itself (S3 storage with "
+            "storage.redirect = false): clients need no other host for layers."
+        )
+    else:
+        redirect_note = (
+            "Blobs are served by the registry itself: the filesystem storage backend "
+            "cannot redirect, so no other host is needed for layers."
+        )
     if registry.tls:
         tls_note = (
             f"HTTPS on port {registry.port}. Clients verify the server certificate "
@@ -216,11 +243,8 @@ def requirements(settings: Settings) -> NetworkRequirements:
         registry_host=settings.server.public_host,
         endpoints=tuple(endpoints),
         paths=_PATHS,
-        blob_redirects=False,
-        blob_redirect_note=(
-            "Blobs are served by the registry itself: the filesystem storage backend "
-            "cannot redirect, so no other host is needed for layers."
-        ),
+        blob_redirects=redirects,
+        blob_redirect_note=redirect_note,
         tls_note=tls_note,
         allowlist=allowlist,
         caches=_caches(base, settings.server.public_host),

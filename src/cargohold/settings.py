@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import tomllib
 import types
 from collections.abc import Mapping
@@ -88,7 +89,73 @@ class FilesystemStorage:
     io_threads: int = 8
 
 
-StorageSettings = FilesystemStorage
+MIB = 1024 * 1024
+# S3's limits: parts of 5 MiB to 5 GiB (the last may be smaller); presigned URLs
+# (SigV4) live at most 7 days.
+S3_MIN_PART = 5 * MIB
+S3_MAX_PART = 5 * 1024 * MIB
+S3_MAX_PRESIGN = 7 * 24 * 3600
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True, slots=True)
+class S3Storage:
+    """Blobs in an S3-compatible object store (AWS S3, MinIO, Ceph RGW, Garage, R2)."""
+
+    backend: Literal["s3"] = "s3"
+    bucket: str = ""
+    # None: AWS's endpoint for the region; else the store's URL (http(s)://host:port).
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    # Both or neither; neither: the standard AWS credential chain (AWS_ACCESS_KEY_ID,
+    # ~/.aws/credentials, instance roles).
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    prefix: str = ""  # keys start with "<prefix>/" when set
+    redirect: bool = False  # blob GET answers 307 to a presigned URL
+    presign_seconds: int = 300
+    part_size: int = 8 * MIB
+
+    def __post_init__(self) -> None:
+        if not self.bucket:
+            raise SettingsError("storage.bucket: required when storage.backend is s3")
+        if not _BUCKET.fullmatch(self.bucket):
+            msg = (
+                f"storage.bucket: {self.bucket!r} is not an S3 bucket name "
+                "(3-63 lower-case letters, digits, dots and hyphens)"
+            )
+            raise SettingsError(msg)
+        url = self.endpoint_url
+        if url is not None and not (
+            url.startswith(("https://", "http://")) and urlsplit(url).hostname
+        ):
+            raise SettingsError(f"storage.endpoint_url: {url!r} is not an http(s) URL")
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise SettingsError(
+                "storage.access_key_id and storage.secret_access_key: "
+                "set both or neither (neither: the AWS credential chain)"
+            )
+        if self.prefix.startswith("/") or "//" in self.prefix:
+            raise SettingsError(
+                f"storage.prefix: {self.prefix!r} must not start with / or hold //"
+            )
+        if not 1 <= self.presign_seconds <= S3_MAX_PRESIGN:
+            raise SettingsError(
+                f"storage.presign_seconds: {self.presign_seconds} is not in "
+                f"1..{S3_MAX_PRESIGN} (S3 allows presigned URLs up to 7 days)"
+            )
+        if not S3_MIN_PART <= self.part_size <= S3_MAX_PART:
+            raise SettingsError(
+                f"storage.part_size: {self.part_size} is not in "
+                f"{S3_MIN_PART}..{S3_MAX_PART} (S3's multipart part sizes)"
+            )
+
+
+StorageSettings = FilesystemStorage | S3Storage
+_STORAGE_BACKENDS: dict[str, type[FilesystemStorage | S3Storage]] = {
+    "filesystem": FilesystemStorage,
+    "s3": S3Storage,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +404,11 @@ class Settings:
 
     @property
     def storage_root(self) -> Path:
-        return self.storage.root or self.data_dir / "storage"
+        """The filesystem store's directory (S3: where it would be, unused)."""
+        root = (
+            self.storage.root if isinstance(self.storage, FilesystemStorage) else None
+        )
+        return root or self.data_dir / "storage"
 
     @property
     def signing_key_dir(self) -> Path:
@@ -353,7 +424,7 @@ class Settings:
 
 _SECTIONS = {
     "server": ServerSettings,
-    "storage": FilesystemStorage,
+    "storage": FilesystemStorage,  # or S3Storage: see _build_storage
     "database": DatabaseSettings,
     "registry": RegistrySettings,
     "log": LogSettings,
@@ -442,6 +513,23 @@ def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
     return cls(**kwargs)
 
 
+def _build_storage(values: Mapping[str, Any]) -> StorageSettings:
+    """``[storage]``: a tagged union, ``backend`` picks the dataclass."""
+    backend = values.get("backend", "filesystem")
+    cls = _STORAGE_BACKENDS.get(backend) if isinstance(backend, str) else None
+    if cls is None:
+        allowed = ", ".join(_STORAGE_BACKENDS)
+        raise SettingsError(f"storage.backend: {backend!r} is not one of {allowed}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise SettingsError(
+            f"unknown setting storage.{min(unknown)} for storage.backend {backend!r}"
+        )
+    built: StorageSettings = _build(cls, values, "storage.")
+    return built
+
+
 def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for key, value in environ.items():
@@ -484,12 +572,15 @@ def load(
             raise SettingsError(f"cannot read {path}: {exc}") from exc
     tree = _merge(tree, _environment(environ or {}))
     tree = _merge(tree, overrides or {})
-    sections = {}
+    sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
         raw = tree.pop(name, {})
         if not isinstance(raw, Mapping):
             raise SettingsError(f"[{name}] must be a table")
-        sections[name] = _build(cls, raw, f"{name}.")
+        if name == "storage":
+            sections[name] = _build_storage(raw)
+        else:
+            sections[name] = _build(cls, raw, f"{name}.")
     unknown = set(tree) - {"data_dir"}
     if unknown:
         raise SettingsError(f"unknown setting {min(unknown)}")

@@ -1,6 +1,7 @@
 """Fixtures for the contract tier: every implementation of each Protocol.
 
-``blob_store`` runs each test over ``MemoryBlobStore`` and ``FilesystemBlobStore``;
+``blob_store`` runs each test over ``MemoryBlobStore``, ``FilesystemBlobStore`` and
+``S3BlobStore`` (on a bucket of its own in moto's S3 server, ``s3_endpoint``);
 ``metadata_store`` and ``account_store`` over SQLite in ``tmp_path`` and, when
 ``CARGOHOLD_TEST_POSTGRES_URL`` names a throwaway PostgreSQL database, over PostgreSQL
 (skipped with its reason otherwise).
@@ -9,7 +10,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +21,9 @@ from cargohold.metadata.sql import SqlMetadataStore
 from cargohold.metadata.sql_accounts import SqlAccountStore
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.storage.memory import MemoryBlobStore
+from cargohold.storage.s3 import S3BlobStore
 from tests.prerequisites import skip_or_fail
+from tests.s3server import create_bucket, storage_settings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -48,12 +51,29 @@ def store_root(tmp_path: Path) -> Path:
     return tmp_path / "root"
 
 
-@pytest.fixture(params=["memory", "filesystem"])
-def blob_store(request: pytest.FixtureRequest, store_root: Path) -> BlobStore:
-    # The declared return type is the conformance check (mypy runs on tests/).
+@pytest.fixture(params=["memory", "filesystem", "s3"])
+async def blob_store(
+    request: pytest.FixtureRequest, store_root: Path
+) -> AsyncIterator[BlobStore]:
+    # The declared type is the conformance check (mypy runs on tests/).
+    store: BlobStore
     if request.param == "memory":
-        return MemoryBlobStore()
-    return FilesystemBlobStore(store_root, io_threads=2)
+        store = MemoryBlobStore()
+    elif request.param == "filesystem":
+        store = FilesystemBlobStore(store_root, io_threads=2)
+    else:
+        store = s3_store(request.getfixturevalue("s3_endpoint"))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def s3_store(endpoint: str, **settings: Any) -> S3BlobStore:
+    """An ``S3BlobStore`` on a fresh bucket (redirects on, so they are exercised)."""
+    table = storage_settings(endpoint, create_bucket(endpoint))
+    table.pop("backend")
+    return S3BlobStore(**{"redirect": True, **table, **settings})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
+import httpx
 import pytest
 
 from cargohold.oci.digest import Digest
@@ -53,8 +54,10 @@ async def test_stat(blob_store: BlobStore) -> None:
     digest = await put_blob(blob_store, DATA)
     info = await blob_store.stat(digest)
     assert info.size == len(DATA)
-    if info.path is not None:  # a store may offer a local file to serve directly
-        assert info.path.read_bytes() == DATA
+    if info.local is not None:  # a store may offer a local file to serve directly
+        with info.local.open() as handle:
+            assert handle.read() == DATA
+        assert info.local.stat.st_size == len(DATA)
 
 
 async def test_empty_blob(blob_store: BlobStore) -> None:
@@ -102,10 +105,17 @@ async def test_open_streams_large_blobs_across_read_chunks(
         )
 
 
-async def test_redirect_url_is_a_url_or_none(blob_store: BlobStore) -> None:
+async def test_redirect_url_is_none_or_serves_the_blob(blob_store: BlobStore) -> None:
     digest = await put_blob(blob_store, DATA)
     url = await blob_store.redirect_url(digest)
-    assert url is None or url.startswith("https://")
+    if url is None:
+        return
+    assert url.startswith(("https://", "http://"))
+    async with httpx.AsyncClient() as client:  # no credentials: the URL carries them
+        whole = await client.get(url)
+        assert (whole.status_code, whole.content) == (200, DATA)
+        part = await client.get(url, headers={"Range": "bytes=10-19"})
+        assert (part.status_code, part.content) == (206, DATA[10:20])
 
 
 # --- uploads --------------------------------------------------------------------------

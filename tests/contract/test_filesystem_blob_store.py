@@ -44,7 +44,9 @@ async def test_key_layout(store: FilesystemBlobStore, root: Path) -> None:
     expected = root / "blobs" / "sha256" / digest.hex[:2] / digest.hex
     assert store.blob_path(digest) == expected
     assert expected.read_bytes() == b"layout"
-    assert (await store.stat(digest)).path == expected
+    local = (await store.stat(digest)).local
+    assert local is not None
+    assert local.path == expected
 
     upload_id = new_upload_id()
     await store.begin_upload(upload_id)

@@ -326,6 +326,7 @@ async def test_several_ranges_get_a_multipart_answer(client: httpx.AsyncClient) 
     assert f"Content-Range: bytes 100-109/{len(BLOB)}".encode() in body
 
 
+@pytest.mark.filesystem_only
 @pytest.mark.parametrize("value", [None, "items=0-1", "bytes=abc", "bytes=5-1"])
 async def test_whole_blob_reads_keep_the_pathsend_fast_path(
     app: ASGIApp, value: str | None
@@ -406,6 +407,7 @@ async def test_content_length_above_the_limit_is_413_before_reading(
     ).status_code == 404
 
 
+@pytest.mark.filesystem_only
 @pytest.mark.parametrize("how", ["POST", "PATCH", "PUT"])
 async def test_content_length_above_free_space_is_413_without_a_limit(
     client: httpx.AsyncClient, how: str
@@ -449,6 +451,7 @@ async def test_a_body_of_unknown_length_is_cut_at_the_limit(
     assert (await client.head(f"/v2/r/blobs/{digest}")).status_code == 404
 
 
+@pytest.mark.filesystem_only
 async def test_a_failed_single_request_upload_leaves_no_session(
     client: httpx.AsyncClient, settings_factory: Callable[..., Settings]
 ) -> None:
@@ -468,6 +471,7 @@ async def test_a_failed_single_request_upload_leaves_no_session(
     assert_uploads_on_disk(data_dir, 0)
 
 
+@pytest.mark.filesystem_only
 @pytest.mark.parametrize("how", ["POST", "PATCH", "PUT", "manifest"])
 async def test_client_gone_mid_body_is_no_server_error(
     app: ASGIApp, settings_factory: Callable[..., Settings], how: str

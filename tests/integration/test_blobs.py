@@ -65,6 +65,7 @@ async def test_delete_unlinks_only_that_repository(client: httpx.AsyncClient) ->
     assert_error(await client.delete(f"/v2/a/blobs/{digest}"), 404, "BLOB_UNKNOWN")
 
 
+@pytest.mark.filesystem_only
 async def test_identical_blobs_are_stored_once(
     client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
@@ -75,6 +76,7 @@ async def test_identical_blobs_are_stored_once(
     assert len(files) == 1
 
 
+@pytest.mark.filesystem_only
 async def test_damaged_blob_is_unknown_not_served_short(
     client: httpx.AsyncClient, tmp_path: Path
 ) -> None:

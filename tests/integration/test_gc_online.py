@@ -46,6 +46,7 @@ import sqlalchemy as sa
 from tests.integration.helpers import CONFIG, LAYER, OCI_MANIFEST, digest_of
 from tests.integration.serverproc import NO_AUTH, ServerProcess, clean_environ, run_cli
 from tests.prerequisites import skip_or_fail
+from tests.s3server import create_bucket, storage_environ
 
 PUSHERS = 20
 IMAGES_PER_PUSHER = 70
@@ -307,13 +308,25 @@ def cli_gc(
 
 
 @pytest.mark.parametrize(
-    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
+    ("database", "storage"),
+    [
+        ("sqlite", "filesystem"),
+        pytest.param("postgresql", "filesystem", marks=pytest.mark.slow),
+        pytest.param("sqlite", "s3", marks=pytest.mark.slow),
+    ],
 )
 def test_gc_loop_loses_no_acknowledged_push(
-    server: ServerProcess, workdir: Path, database: str
+    server: ServerProcess,
+    workdir: Path,
+    database: str,
+    storage: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     print(f"seed {SEED} (CARGOHOLD_TEST_SEED to repeat)")
     settings = {**GRACE, **database_settings(database)}
+    if storage == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        settings |= storage_environ(endpoint, create_bucket(endpoint))
     server.settings = {**NO_AUTH, **settings, "CARGOHOLD_SERVER_WORKERS": "2"}
     server.start()
     # One pass first: creates the schema's newest revision before the race begins.

@@ -125,6 +125,7 @@ async def test_healthz_and_readyz(make_client: MakeClient) -> None:
     }
 
 
+@pytest.mark.filesystem_only
 @pytest.mark.allow_5xx
 async def test_readyz_503_when_storage_is_unusable(
     make_client: MakeClient, tmp_path: Path

@@ -32,6 +32,9 @@ def _settings() -> set[str]:
     keys = {"data_dir"}
     for name, cls in settings._SECTIONS.items():
         keys |= {f"{name}.{f.name}" for f in dataclasses.fields(cls)}
+    # [storage] is a tagged union: every backend's keys.
+    for backend in settings._STORAGE_BACKENDS.values():
+        keys |= {f"storage.{f.name}" for f in dataclasses.fields(backend)}
     return keys
 
 

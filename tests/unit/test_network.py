@@ -9,7 +9,7 @@ import pytest
 
 from cargohold.doctor import DoctorUsageError, Target
 from cargohold.network import registry_url, render_text, requirements
-from cargohold.settings import AuthSettings, ServerSettings, Settings
+from cargohold.settings import AuthSettings, S3Storage, ServerSettings, Settings
 
 
 def settings(**server: object) -> Settings:
@@ -55,6 +55,24 @@ def test_realm_on_another_host_is_a_second_endpoint() -> None:
         auth=AuthSettings(realm="https://r.example/token"),
     )
     assert len(requirements(same).endpoints) == 1
+
+
+def test_s3_redirects_add_the_object_store_as_an_endpoint() -> None:
+    s3 = S3Storage(
+        bucket="blobs", endpoint_url="https://s3.example:9000", redirect=True
+    )
+    req = requirements(Settings(storage=s3))
+    assert req.blob_redirects
+    assert [(e.role, e.host, e.port) for e in req.endpoints][1:] == [
+        ("object store", "s3.example", 9000)
+    ]
+    assert "s3.example" in req.blob_redirect_note
+    assert any("s3.example port 9000" in line for line in req.allowlist)
+    on_aws = requirements(Settings(storage=S3Storage(bucket="blobs", redirect=True)))
+    assert on_aws.endpoints[-1].host == "s3.us-east-1.amazonaws.com"
+    streamed = requirements(Settings(storage=S3Storage(bucket="blobs")))
+    assert not streamed.blob_redirects
+    assert len(streamed.endpoints) == 1
 
 
 def test_auth_off_and_starter_tags() -> None:

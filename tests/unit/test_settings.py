@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ import pytest
 from cargohold.settings import (
     FilesystemStorage,
     LogSettings,
+    S3Storage,
     ServerSettings,
     Settings,
     SettingsError,
@@ -379,8 +381,8 @@ def test_unknown_keys_fail(write_config: WriteConfig, text: str, message: str) -
         ("[log]\nformat = 'xml'", r"log\.format: 'xml' is not one of console, json"),
         ("[log]\nlevel = 1", r"log\.level: 1 is not one of"),
         (
-            "[storage]\nbackend = 's3'",
-            r"storage\.backend: 's3' is not one of filesystem",
+            "[storage]\nbackend = 'gcs'",
+            r"storage\.backend: 'gcs' is not one of filesystem, s3",
         ),
         (
             "[registry]\nmax_page_size = 'lots'",
@@ -501,3 +503,84 @@ def test_a_missing_database_driver_is_named() -> None:
 
     with pytest.raises(DriverMissing, match="'no_such_driver' driver"):
         Database("postgresql+no_such_driver://u@db/cargohold")
+
+
+# --- [storage]: a tagged union -------------------------------------------------------
+
+
+def test_s3_storage_from_toml(write_config: WriteConfig) -> None:
+    settings = load(
+        write_config(
+            '[storage]\nbackend = "s3"\nbucket = "blobs"\n'
+            'endpoint_url = "http://127.0.0.1:9000"\nredirect = true\n'
+            'access_key_id = "id"\nsecret_access_key = "secret"\n'
+        )
+    )
+    assert settings.storage == S3Storage(
+        bucket="blobs",
+        endpoint_url="http://127.0.0.1:9000",
+        redirect=True,
+        access_key_id="id",
+        secret_access_key="secret",  # noqa: S106 - a value under test
+    )
+    assert settings.storage.part_size == 8 * 1024 * 1024
+    assert settings.storage.presign_seconds == 300
+    assert "secret" not in repr(settings)
+
+
+def test_s3_storage_from_the_environment() -> None:
+    settings = load(
+        environ={
+            "CARGOHOLD_STORAGE_BACKEND": "s3",
+            "CARGOHOLD_STORAGE_BUCKET": "blobs",
+            "CARGOHOLD_STORAGE_PREFIX": "registry",
+            "CARGOHOLD_STORAGE_PART_SIZE": str(16 * 1024 * 1024),
+        }
+    )
+    assert isinstance(settings.storage, S3Storage)
+    assert (settings.storage.prefix, settings.storage.part_size) == (
+        "registry",
+        16 * 1024 * 1024,
+    )
+
+
+@pytest.mark.parametrize(
+    ("storage", "message"),
+    [
+        ({"backend": "ftp"}, "storage.backend: 'ftp' is not one of filesystem, s3"),
+        ({"backend": "s3"}, "storage.bucket: required"),
+        ({"backend": "s3", "bucket": "No_Such"}, "is not an S3 bucket name"),
+        (
+            {"backend": "s3", "bucket": "b12", "root": "/x"},
+            "unknown setting storage.root",
+        ),
+        ({"io_threads": 2, "bucket": "b12"}, "unknown setting storage.bucket"),
+        (
+            {"backend": "s3", "bucket": "b12", "endpoint_url": "s3.example"},
+            "storage.endpoint_url: 's3.example' is not an http(s) URL",
+        ),
+        (
+            {"backend": "s3", "bucket": "b12", "access_key_id": "x"},
+            "set both or neither",
+        ),
+        ({"backend": "s3", "bucket": "b12", "part_size": 1024}, "storage.part_size"),
+        (
+            {"backend": "s3", "bucket": "b12", "presign_seconds": 0},
+            "storage.presign_seconds",
+        ),
+        ({"backend": "s3", "bucket": "b12", "prefix": "/abs"}, "storage.prefix"),
+        ({"backend": "s3", "bucket": "b12", "redirect": "maybe"}, "storage.redirect"),
+    ],
+)
+def test_bad_storage_settings_fail_at_load(
+    storage: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load(overrides={"storage": storage})
+
+
+def test_storage_root_is_the_filesystem_default_under_s3(tmp_path: Path) -> None:
+    settings = load(
+        overrides={"data_dir": tmp_path, "storage": {"backend": "s3", "bucket": "b12"}}
+    )
+    assert settings.storage_root == tmp_path / "storage"

@@ -51,7 +51,7 @@ from cargohold.registry.signing.file_keys import FileKeyStore
 from cargohold.registry.signing.keys import KeyStore
 from cargohold.registry.status import StatusService
 from cargohold.registry.status_checks import HTTP_TIMEOUT, CheckContext, default_checks
-from cargohold.settings import FilesystemStorage, Settings
+from cargohold.settings import FilesystemStorage, S3Storage, Settings
 from cargohold.storage.base import BlobStore
 from cargohold.storage.filesystem import FilesystemBlobStore
 from cargohold.web.network import routes as network_routes
@@ -71,6 +71,20 @@ def build_store(settings: Settings) -> BlobStore:
     match settings.storage:
         case FilesystemStorage(io_threads=threads):
             return FilesystemBlobStore(settings.storage_root, io_threads=threads)
+        case S3Storage() as s3:
+            from cargohold.storage.s3 import S3BlobStore  # noqa: PLC0415 - botocore is big
+
+            return S3BlobStore(
+                bucket=s3.bucket,
+                endpoint_url=s3.endpoint_url,
+                region=s3.region,
+                access_key_id=s3.access_key_id,
+                secret_access_key=s3.secret_access_key,
+                prefix=s3.prefix,
+                redirect=s3.redirect,
+                presign_seconds=s3.presign_seconds,
+                part_size=s3.part_size,
+            )
 
 
 def replica_name(settings: Settings) -> str:

@@ -12,8 +12,6 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
-
     from cargohold.metadata.database import Database
 
 _SCRIPTS = Path(__file__).with_name("migrations")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 
@@ -13,7 +12,7 @@ from cargohold.metadata.store import MetadataStore
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUnknown
 from cargohold.registry.limits import RepositoryAccess, TagLimits
-from cargohold.storage.base import BlobNotFound, BlobStore
+from cargohold.storage.base import BlobNotFound, BlobStore, LocalFile
 
 log = structlog.get_logger(__name__)
 
@@ -22,7 +21,7 @@ log = structlog.get_logger(__name__)
 class Blob:
     digest: Digest
     size: int
-    path: Path | None = None  # serve this file directly when set
+    local: LocalFile | None = None  # let the server send this file itself when set
     redirect: str | None = None  # or send the client here
 
 
@@ -64,7 +63,7 @@ class BlobService:
                 digest=str(digest),
             )
             raise BlobUnknown(str(digest))
-        return Blob(digest, blob.size, path=info.path)
+        return Blob(digest, blob.size, local=info.local)
 
     def stream(
         self, blob: Blob, *, start: int = 0, end: int | None = None

@@ -374,5 +374,6 @@ class Services:
         await self.auth.oidc_http.aclose()
         await self.webhook_sender.close()
         await self.meta.close()
+        await self.store.close()
         if self.close_signing_keys is not None:
             await anyio.to_thread.run_sync(self.close_signing_keys)

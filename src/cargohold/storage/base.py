@@ -11,10 +11,11 @@ the metadata is invisible to clients (and reclaimed by garbage collection).
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -27,14 +28,31 @@ class BlobNotFound(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class LocalFile:
+    """A committed blob that is a file on this machine, as its store found it.
+
+    An opaque handle above storage: the HTTP layer hands it to the ASGI server to send
+    by itself (``http.response.pathsend``: 2.4-3.3x less CPU per GiB than streaming
+    through Python, STACK.md), other readers ``open`` it. Nothing above storage builds
+    one or looks inside for a path of its own.
+    """
+
+    path: Path
+    stat: os.stat_result
+
+    def open(self) -> BinaryIO:
+        return self.path.open("rb")
+
+
+@dataclass(frozen=True, slots=True)
 class BlobInfo:
     size: int
-    path: Path | None = None  # a local file that can be served directly, if any
+    local: LocalFile | None = None  # set by stores that keep blobs as local files
 
 
 class BlobStore(Protocol):
     async def stat(self, digest: Digest) -> BlobInfo:
-        """Size (and local path, if any) of a committed blob.
+        """Size (and local file, if the store has one) of a committed blob.
 
         Raises ``BlobNotFound``.
         """
@@ -125,4 +143,8 @@ class BlobStore(Protocol):
 
     def iter_uploads(self) -> AsyncIterator[tuple[str, float]]:
         """Every upload id with its last-modified time."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
         ...

@@ -26,7 +26,7 @@ import anyio.to_thread
 
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import DigestInvalid
-from cargohold.storage.base import BlobInfo, BlobNotFound
+from cargohold.storage.base import BlobInfo, BlobNotFound, LocalFile
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -161,10 +161,10 @@ class FilesystemBlobStore:
     async def stat(self, digest: Digest) -> BlobInfo:
         path = self.blob_path(digest)
         try:
-            size = path.stat().st_size
+            stat = path.stat()
         except FileNotFoundError:
             raise BlobNotFound(str(digest)) from None
-        return BlobInfo(size=size, path=path)
+        return BlobInfo(size=stat.st_size, local=LocalFile(path, stat))
 
     async def open(
         self, digest: Digest, *, start: int = 0, end: int | None = None
@@ -321,3 +321,6 @@ class FilesystemBlobStore:
             if _UPLOAD_ID.fullmatch(path.name):
                 with contextlib.suppress(OSError):
                     yield path.name, path.stat().st_mtime
+
+    async def close(self) -> None:
+        return  # nothing held open between calls

@@ -102,3 +102,6 @@ class MemoryBlobStore:
     async def iter_uploads(self) -> AsyncIterator[tuple[str, float]]:
         for upload_id, (_, mtime) in list(self._uploads.items()):
             yield upload_id, mtime
+
+    async def close(self) -> None:
+        return  # nothing to release

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import AsyncIterator
+
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -16,7 +19,7 @@ from cargohold.api.state import services
 from cargohold.api.v2.common import path_digest, repository
 from cargohold.auth.policy import DELETE, PULL
 from cargohold.oci.ranges import Unsatisfiable, parse_byte_ranges
-from cargohold.registry.blobs import Blob
+from cargohold.registry.blobs import Blob, BlobService
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -62,16 +65,81 @@ async def get_blob(request: Request) -> Response:
     svc = services(request).blobs
     blob = await svc.get(access, digest)
     if blob.redirect is not None:
+        # The presigned URL answers Range itself; clients resend it after the 307.
         return RedirectResponse(blob.redirect, status_code=307, headers=_headers(blob))
-    if blob.path is not None:
+    if blob.local is not None:
+        # The store's local file: granian sends it itself (pathsend), Range included.
         return BlobFileResponse(
-            blob.path,
+            blob.local.path,
             headers=_headers(blob),
             media_type=OCTET_STREAM,
-            stat_result=blob.path.stat(),
+            stat_result=blob.local.stat,
         )
-    headers = _headers(blob) | {"Content-Length": str(blob.size)}
+    return _streamed(request, svc, blob)
+
+
+def _streamed(request: Request, svc: BlobService, blob: Blob) -> Response:
+    """The blob through this process, or byte ranges of it (206)."""
+    headers = _headers(blob)
+    wanted = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    ranges = None
+    if wanted is not None and (if_range is None or if_range == headers["ETag"]):
+        ranges = parse_byte_ranges(wanted, blob.size)
+    if isinstance(ranges, Unsatisfiable):
+        headers["Content-Range"] = f"bytes */{ranges.size}"
+        return Response(status_code=416, headers=headers)
+    if ranges and len(ranges) > 1:
+        return _multipart(svc, blob, ranges, headers)
+    if ranges:
+        start, end = ranges[0]
+        headers |= {
+            "Content-Range": f"bytes {start}-{end - 1}/{blob.size}",
+            "Content-Length": str(end - start),
+        }
+        return StreamingResponse(
+            svc.stream(blob, start=start, end=end),
+            status_code=206,
+            headers=headers,
+            media_type=OCTET_STREAM,
+        )
+    headers["Content-Length"] = str(blob.size)
     return StreamingResponse(svc.stream(blob), headers=headers, media_type=OCTET_STREAM)
+
+
+def _multipart(
+    svc: BlobService, blob: Blob, ranges: list[tuple[int, int]], headers: dict[str, str]
+) -> Response:
+    """Several ranges as ``multipart/byteranges`` (RFC 9110 section 14.6), in the
+    shape Starlette's ``FileResponse`` gives the filesystem store's blobs."""
+    boundary = secrets.token_hex(13)
+    parts = [
+        (
+            f"--{boundary}\r\nContent-Type: {OCTET_STREAM}\r\n"
+            f"Content-Range: bytes {start}-{end - 1}/{blob.size}\r\n\r\n"
+        ).encode("latin-1")
+        for start, end in ranges
+    ]
+    closing = f"--{boundary}--".encode("latin-1")
+    length = len(closing) + sum(
+        len(head) + (end - start) + 2
+        for head, (start, end) in zip(parts, ranges, strict=True)
+    )
+
+    async def body() -> AsyncIterator[bytes]:
+        for head, (start, end) in zip(parts, ranges, strict=True):
+            yield head
+            async for chunk in svc.stream(blob, start=start, end=end):
+                yield chunk
+            yield b"\r\n"
+        yield closing
+
+    return StreamingResponse(
+        body(),
+        status_code=206,
+        headers=headers | {"Content-Length": str(length)},
+        media_type=f"multipart/byteranges; boundary={boundary}",
+    )
 
 
 async def delete_blob(request: Request) -> Response:

@@ -123,8 +123,8 @@ class _Layers:
     def __iter__(self) -> Any:
         for digest in self._digests:
             info = anyio.from_thread.run(self._store.stat, digest)
-            if info.path is not None:
-                handle = info.path.open("rb")
+            if info.local is not None:
+                handle = info.local.open()
                 self._open.append(handle)
                 yield handle
                 handle.close()
