@@ -11,7 +11,7 @@
 #
 # Environment:
 #   CLUSTER_DIR       state directory (default /tmp/cargohold-cluster)
-#   CLUSTER_STORAGE   "s3" (a moto S3 server, bucket "cargohold") or "filesystem"
+#   CLUSTER_STORAGE   "s3" (default: a moto S3 server, bucket "cargohold") or "filesystem"
 #                     (one storage root both replicas share, as over NFS)
 #   CLUSTER_PYTHON    the Python that has cargohold installed (default .venv/bin/python,
 #                     else python3); PYTHONPATH is passed through
@@ -20,7 +20,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 state="${CLUSTER_DIR:-/tmp/cargohold-cluster}"
-storage_kind="${CLUSTER_STORAGE:-filesystem}"
+storage_kind="${CLUSTER_STORAGE:-s3}"
 workers="${CLUSTER_WORKERS:-1}"
 if [ -n "${CLUSTER_PYTHON:-}" ]; then
   python="$CLUSTER_PYTHON"

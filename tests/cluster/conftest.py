@@ -87,7 +87,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     env |= {
         "CLUSTER_DIR": str(state),
         "CLUSTER_PYTHON": sys.executable,
-        "CLUSTER_STORAGE": os.environ.get("CLUSTER_STORAGE", "filesystem"),
+        "CLUSTER_STORAGE": os.environ.get("CLUSTER_STORAGE", "s3"),
         "PYTHONPATH": os.pathsep.join(
             [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]
         ),
