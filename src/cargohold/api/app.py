@@ -37,6 +37,7 @@ from cargohold.metadata.sql_pulls import SqlPullStore
 from cargohold.metadata.sql_schedules import SqlScheduleStore
 from cargohold.metadata.sql_signatures import SqlSignatureStore
 from cargohold.metadata.sql_vulns import SqlVulnerabilityStore
+from cargohold.metadata.sql_web import SqlWebStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.oci.errors import RegistryError
 from cargohold.registry.jobs import PushJobs
@@ -47,6 +48,7 @@ from cargohold.registry.signing.keys import KeyStore
 from cargohold.settings import FilesystemStorage, Settings
 from cargohold.storage.base import BlobStore
 from cargohold.storage.filesystem import FilesystemBlobStore
+from cargohold.web.catalog import routes as catalog_routes
 from cargohold.web.network import routes as network_routes
 
 log = structlog.get_logger(__name__)
@@ -116,6 +118,7 @@ def open_services(
         close_signing_keys=files.close if files else None,
         vuln_store=SqlVulnerabilityStore(database),
         package_store=SqlPackageStore(database),
+        web_store=SqlWebStore(database),
         sbom_settings=settings.sbom,
         instruments=SqlInstrumentStore(database),
         clock=clock,
@@ -209,6 +212,7 @@ def create_app(
             *management_routes,
             *wellknown_routes,
             *network_routes,
+            *catalog_routes,
             *routes,
         ],
         middleware=[

@@ -517,3 +517,19 @@ gc_runs = sa.Table(
     sa.Column("blobs_deleted", sa.BigInteger, nullable=False),
     sa.Column("bytes_freed", sa.BigInteger, nullable=False),
 )
+
+# --- web catalog (migration 0009) ---------------------------------------------------
+
+# Signed-in browser sessions: only the SHA-256 of the cookie's random id is kept, so a
+# copy of the database signs nobody in. ``csrf``: the session's form token.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_web_sessions_user_name", "user_name"),
+    sa.Index("ix_web_sessions_expires_at", "expires_at"),
+)

@@ -46,13 +46,36 @@ class AccessService:
 
     async def repository_policy(self, name: str) -> RepositoryPolicy:
         record = await self._accounts.repository_settings.get(name)
-        visibility = record.visibility if record else self._settings.default_visibility
+        return self.policy_of(
+            name,
+            record.visibility if record else None,
+            record.starter_tags if record else None,
+        )
+
+    def policy_of(
+        self, name: str, visibility: str | None, starter_tags: tuple[str, ...] | None
+    ) -> RepositoryPolicy:
+        """A repository's policy from its stored settings (None: the defaults)."""
+        visibility = visibility or self._settings.default_visibility
         starter = (
-            record.starter_tags
-            if record and record.starter_tags is not None
-            else self._settings.starter_tags
+            starter_tags if starter_tags is not None else self._settings.starter_tags
         )
         return RepositoryPolicy(name, visibility == "public", starter)
+
+    def pullable_policies(
+        self,
+        principal: Principal,
+        grants: list[Grant],
+        policies: Iterable[RepositoryPolicy],
+    ) -> list[RepositoryPolicy]:
+        """Those of ``policies`` ``principal`` (holding ``grants``, from ``grants()``)
+        may pull from: catalog filtering of many repositories without a query each."""
+        if principal.is_admin:
+            return list(policies)
+        wanted = frozenset({policy.PULL})
+        return [
+            p for p in policies if not policy.decide(principal, grants, p, wanted).empty
+        ]
 
     async def grants(self, principal: Principal) -> list[Grant]:
         if principal.anonymous:
