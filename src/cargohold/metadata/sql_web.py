@@ -55,6 +55,26 @@ class SqlWebStore:
         rows = await self._db.read(lambda conn: conn.execute(query).all())
         return [CatalogRow(row[0], row[1], row[2], _starter(row[3])) for row in rows]
 
+    async def organizations(self) -> list[tuple[str, str | None]]:
+        if self._db.dialect == "postgresql":
+            org = sa.func.split_part(_R.name, "/", 1)
+        else:
+            org = sa.func.substr(_R.name, 1, sa.func.instr(_R.name, "/") - 1)
+        query = (
+            sa.select(org.label("org"), _S.visibility)
+            .select_from(
+                t.repositories.outerjoin(
+                    t.repository_settings, _S.repository == _R.name
+                )
+            )
+            .where(_R.name.like("%/%"))
+            .group_by(org, _S.visibility)
+        )
+        rows = await self._db.read(lambda conn: conn.execute(query).all())
+        return sorted(
+            ((str(row[0]), row[1]) for row in rows), key=lambda r: (r[0], r[1] or "")
+        )
+
     async def tag_rows(self, repository: str, tags: list[str]) -> list[TagRow]:
         if not tags:
             return []

@@ -51,6 +51,11 @@ class WebStore(Protocol):
         no wildcards)."""
         ...
 
+    async def organizations(self) -> list[tuple[str, str | None]]:
+        """Each (first name component, stored visibility or None) that some
+        repository with a "/" in its name has: one row per pair, sorted."""
+        ...
+
     async def tag_rows(self, repository: str, tags: list[str]) -> list[TagRow]:
         """The named tags of ``repository`` with their manifests, in ``tags``' order
         (a tag that no longer exists is left out)."""

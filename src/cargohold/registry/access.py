@@ -8,11 +8,13 @@ decided by ``registry.limits``, in the services that touch the content.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import time
 from collections.abc import Callable, Iterable
 
 from cargohold.auth import policy
-from cargohold.auth.policy import Grant, Principal, RepositoryPolicy
+from cargohold.auth.policy import ROLE_ACTIONS, Grant, Principal, RepositoryPolicy
 from cargohold.auth.scopes import (
     CATALOG,
     REGISTRY,
@@ -72,9 +74,19 @@ class AccessService:
         may pull from: catalog filtering of many repositories without a query each."""
         if principal.is_admin:
             return list(policies)
-        wanted = frozenset({policy.PULL})
+        # ``policy.decide`` for PULL, compiled once for many repositories: every role
+        # pulls, so a repository is pullable when it is public (its starter tags) or
+        # a grant's glob covers its name.
+        globs = [
+            g.repository for g in grants if policy.PULL in ROLE_ACTIONS.get(g.role, ())
+        ]
+        covered = (
+            re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs)).match
+            if globs
+            else None
+        )
         return [
-            p for p in policies if not policy.decide(principal, grants, p, wanted).empty
+            p for p in policies if p.public or (covered is not None and covered(p.name))
         ]
 
     async def grants(self, principal: Principal) -> list[Grant]:

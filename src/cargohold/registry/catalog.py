@@ -162,17 +162,32 @@ class CatalogService:
 
     async def organizations(self, viewer: Principal) -> list[str]:
         """The organizations (first name components) holding a repository the
-        viewer may pull."""
+        viewer may pull: one grouped query; an organization with no public
+        repository is looked into only for a viewer holding grants."""
+        groups = await self._store.organizations()
+        shown = {
+            org
+            for org, visibility in groups
+            if viewer.is_admin or self._access.policy_of(org, visibility, None).public
+        }
         grants = await self._access.grants(viewer)
-        found: set[str] = set()
+        if grants:
+            for org in sorted({org for org, _ in groups} - shown):
+                if await self._any_visible(viewer, f"{org}/", grants):
+                    shown.add(org)
+        return sorted(shown)
+
+    async def _any_visible(
+        self, viewer: Principal, prefix: str, grants: list[Grant]
+    ) -> bool:
         cursor = None
         while True:
-            rows = await self._store.catalog(contains="/", after=cursor, limit=2000)
-            unseen = [r for r in rows if r.name.partition("/")[0] not in found]
-            for entry in self._visible(viewer, unseen, grants):
-                found.add(entry.name.partition("/")[0])
-            if len(rows) < 2000:  # noqa: PLR2004 - the batch above
-                return sorted(found)
+            rows = await self._store.catalog(contains=prefix, after=cursor, limit=BATCH)
+            mine = [r for r in rows if r.name.startswith(prefix)]
+            if self._visible(viewer, mine, grants):
+                return True
+            if len(rows) < BATCH:
+                return False
             cursor = rows[-1].name
 
     async def _pull_access(

@@ -105,9 +105,8 @@ async def home(request: Request) -> Response:
     viewer = await session.viewer(request)
     query = _param(request, "q")
     catalog = services(request).catalog
-    listing = await catalog.repositories(
-        viewer.principal, query=query, after=_param(request, "after")
-    )
+    after = _param(request, "after")
+    listing = await catalog.repositories(viewer.principal, query=query, after=after)
     more = None
     if listing.next_after is not None:
         more = "/?" + urlencode(
@@ -120,7 +119,12 @@ async def home(request: Request) -> Response:
         query=query or "",
         repositories=listing.items,
         more=more,
-        organizations=await catalog.organizations(viewer.principal),
+        # On the first page of the whole catalog only: a search lists repositories.
+        organizations=(
+            await catalog.organizations(viewer.principal)
+            if query is None and after is None
+            else []
+        ),
     )
 
 
