@@ -65,12 +65,10 @@ def _layout(root: Path, tag: str, built: Image) -> Path:
         (blobs / Digest.of(blob).hex).write_bytes(blob)
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     index_path = root / "index.json"
-    index = (
-        json.loads(index_path.read_text())
-        if index_path.exists()
-        else {"schemaVersion": 2, "manifests": []}
+    manifests: list[dict[str, object]] = (
+        json.loads(index_path.read_text())["manifests"] if index_path.exists() else []
     )
-    index["manifests"].append(
+    manifests.append(
         {
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "digest": built.digest,
@@ -78,7 +76,7 @@ def _layout(root: Path, tag: str, built: Image) -> Path:
             "annotations": {"org.opencontainers.image.ref.name": tag},
         }
     )
-    index_path.write_text(json.dumps(index))
+    index_path.write_text(json.dumps({"schemaVersion": 2, "manifests": manifests}))
     return root
 
 

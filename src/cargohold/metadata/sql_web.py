@@ -127,10 +127,6 @@ class SqlWebStore:
         delete = sa.delete(t.web_sessions).where(_W.id_hash == id_hash)
         await self._db.write(lambda conn: conn.execute(delete))
 
-    async def delete_user_sessions(self, user: str) -> int:
-        delete = sa.delete(t.web_sessions).where(_W.user_name == user)
-        return await self._db.write(lambda conn: conn.execute(delete).rowcount)
-
     async def purge_sessions(self, *, now: float) -> int:
         delete = sa.delete(t.web_sessions).where(_W.expires_at <= now)
         return await self._db.write(lambda conn: conn.execute(delete).rowcount)

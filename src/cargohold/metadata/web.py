@@ -71,10 +71,6 @@ class WebStore(Protocol):
 
     async def delete_session(self, id_hash: str) -> None: ...
 
-    async def delete_user_sessions(self, user: str) -> int:
-        """End every session of ``user``; how many there were."""
-        ...
-
     async def purge_sessions(self, *, now: float) -> int:
         """Drop expired sessions; how many."""
         ...
