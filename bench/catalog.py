@@ -6,7 +6,9 @@ renders ``/`` and ``/?q=…`` in-process (the ASGI app, no network: the time is 
 server's) as an anonymous visitor and as a signed-in member of ten organizations.
 Prints the median and p95 over rounds.
 
-    python bench/catalog.py [--repositories 10000] [--rounds 30]
+    python bench/catalog.py [--repositories 10000] [--rounds 30] [--database-url URL]
+
+``--database-url``: an empty PostgreSQL database instead (it is migrated and filled).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ ORGS = 100
 MEMBER_OF = 10
 
 
-async def seed(url: str, count: int) -> None:
+async def seed(url: str, count: int, *, public_every: int) -> None:
     db = Database(url)
     now = time.time()
     repos = [
@@ -45,7 +47,9 @@ async def seed(url: str, count: int) -> None:
     settings = [
         {
             "repository": r["name"],
-            "visibility": "public" if n % 3 == 0 else "private",
+            "visibility": "public"
+            if public_every and n % public_every == 0
+            else "private",
             "starter_tags": json.dumps(["latest"]),
             "updated_at": now,
         }
@@ -77,13 +81,21 @@ async def measure(
     return statistics.median(times), p95, size
 
 
-async def run(count: int, rounds: int) -> None:
+async def run(
+    count: int, rounds: int, database_url: str | None, public_every: int
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load(None, {}, {"data_dir": Path(tmp), "auth": {"mode": "token"}})
+        overrides: dict[str, object] = {
+            "data_dir": Path(tmp),
+            "auth": {"mode": "token"},
+        }
+        if database_url:
+            overrides["database"] = {"url": database_url}
+        settings = load(None, {}, overrides)
         services = open_services(settings)
         await services.start()
         await bootstrap(services, AdminSettings(user="root", password="root-pass-1234"))  # noqa: S106
-        await seed(settings.database_url, count)
+        await seed(settings.database_url, count, public_every=public_every)
         admin = services.auth.admin
         await admin.create_user(ROOT, "member", "member-pass-1234", client="bench")
         for org in range(MEMBER_OF):
@@ -107,7 +119,8 @@ async def run(count: int, rounds: int) -> None:
                     median, p95, size = await measure(client, path, rounds, cookies)
                     rows.append((who, path, median, p95, size))
         await services.close()
-    print(f"catalog home over {count} repositories, {rounds} rounds (ms, in-process)")
+    where = settings.database_url.split(":", 1)[0]
+    print(f"catalog home, {count} repositories on {where}, {rounds} rounds (ms)")
     print(f"{'viewer':<10} {'path':<20} {'median':>8} {'p95':>8} {'bytes':>8}")
     for who, path, median, p95, size in rows:
         print(f"{who:<10} {path:<20} {median:8.1f} {p95:8.1f} {size:8d}")
@@ -117,8 +130,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repositories", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--database-url")
+    parser.add_argument(
+        "--public-every",
+        type=int,
+        default=3,
+        help="every Nth repository is public (0: none, the anonymous worst case)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.repositories, args.rounds))
+    asyncio.run(
+        run(args.repositories, args.rounds, args.database_url, args.public_every)
+    )
     return 0
 
 

@@ -85,6 +85,22 @@ async def test_search_is_literal(store: WebStore) -> None:
     assert await names("acme/") == ["acme/app", "acme/app_2", "acme/apple"]
 
 
+async def test_prefix_and_visibility_filters(store: WebStore) -> None:
+    async def names(**filters: object) -> list[str]:
+        rows = await store.catalog(contains=None, after=None, limit=100, **filters)  # type: ignore[arg-type]
+        return [r.name for r in rows]
+
+    assert await names(prefix="acme/app") == ["acme/app", "acme/app_2", "acme/apple"]
+    assert await names(prefix="acme/app_") == ["acme/app_2"]
+    assert await names(prefix="zeta/") == ["zeta/deep/name"]
+    assert await names(prefix="%") == []
+    assert await names(visibility=("public",)) == ["acme/app"]
+    assert await names(visibility=("public", None)) == [
+        n for n in NAMES if n != "beta/x"
+    ]
+    assert await names(visibility=()) == []
+
+
 async def test_organizations_group_by_first_component(store: WebStore) -> None:
     assert await store.organizations() == [
         ("acme", None),

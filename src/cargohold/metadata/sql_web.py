@@ -19,9 +19,9 @@ _W = t.web_sessions.c
 _U = t.users.c
 
 
-def _like_literal(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def _literal(text: str) -> str:
+    """``text`` for a LIKE pattern, its wildcards escaped with a backslash."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _starter(value: str | None) -> tuple[str, ...] | None:
@@ -33,7 +33,13 @@ class SqlWebStore:
         self._db = database
 
     async def catalog(
-        self, *, contains: str | None, after: str | None, limit: int
+        self,
+        *,
+        contains: str | None,
+        after: str | None,
+        limit: int,
+        prefix: str | None = None,
+        visibility: tuple[str | None, ...] | None = None,
     ) -> list[CatalogRow]:
         # Keyset paging on the primary key's index: ORDER BY and ">" use the same
         # collation, so pages neither skip nor repeat a name.
@@ -51,7 +57,20 @@ class SqlWebStore:
         if after is not None:
             query = query.where(name > after)
         if contains:
-            query = query.where(_R.name.like(_like_literal(contains), escape="\\"))
+            pattern = f"%{_literal(contains)}%"
+            query = query.where(_R.name.like(pattern, escape="\\"))
+        if prefix:
+            query = query.where(_R.name.like(f"{_literal(prefix)}%", escape="\\"))
+            if self._db.dialect == "sqlite":
+                # SQLite compares names bytewise (BINARY): the names with the
+                # prefix are one range of the primary key's index.
+                query = query.where(_R.name >= prefix, _R.name < prefix + "\U0010ffff")
+        if visibility is not None:
+            stored = [v for v in visibility if v is not None]
+            wanted = [_S.visibility.in_(stored)] if stored else []
+            if None in visibility:
+                wanted.append(_S.visibility.is_(None))
+            query = query.where(sa.or_(*wanted) if wanted else sa.false())
         rows = await self._db.read(lambda conn: conn.execute(query).all())
         return [CatalogRow(row[0], row[1], row[2], _starter(row[3])) for row in rows]
 

@@ -44,11 +44,18 @@ class SessionUser:
 
 class WebStore(Protocol):
     async def catalog(
-        self, *, contains: str | None, after: str | None, limit: int
+        self,
+        *,
+        contains: str | None,
+        after: str | None,
+        limit: int,
+        prefix: str | None = None,
+        visibility: tuple[str | None, ...] | None = None,
     ) -> list[CatalogRow]:
-        """Up to ``limit`` repositories named after ``after``, in name order (code
-        point order on every database), whose name contains ``contains`` (literally,
-        no wildcards)."""
+        """Up to ``limit`` repositories named after ``after``, in name order, whose
+        name contains ``contains`` and starts with ``prefix`` (both literally: no
+        wildcards), and, when ``visibility`` is given, whose stored visibility is
+        one of it (None: no settings row)."""
         ...
 
     async def organizations(self) -> list[tuple[str, str | None]]:

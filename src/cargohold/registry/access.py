@@ -64,6 +64,13 @@ class AccessService:
         )
         return RepositoryPolicy(name, visibility == "public", starter)
 
+    def public_visibilities(self) -> tuple[str | None, ...]:
+        """The stored visibilities of public repositories (None: no settings row,
+        public when the default is): all that a viewer without grants may list."""
+        if self._settings.default_visibility == "public":
+            return ("public", None)
+        return ("public",)
+
     def pullable_policies(
         self,
         principal: Principal,

@@ -90,6 +90,14 @@ class RepositoryView:
     history: list[TagMove]
 
 
+def _literal_prefix(glob: str) -> str:
+    """What every name a glob matches starts with (up to its first wildcard)."""
+    for index, char in enumerate(glob):
+        if char in "*?[":
+            return glob[:index]
+    return glob
+
+
 def _platform(value: Any) -> str:
     if not isinstance(value, dict):
         return "?"
@@ -146,12 +154,15 @@ class CatalogService:
         ``query``, in name order after ``after``."""
         contains = (query or "").strip().lower()[:MAX_QUERY] or None
         grants = await self._access.grants(viewer)
+        # Without grants only public repositories can be pulled: the store skips
+        # the rest (each row is still decided below).
+        only = None if viewer.is_admin or grants else self._access.public_visibilities()
         shown: list[RepositoryEntry] = []
         cursor = after
         batch = max(limit + 1, BATCH)
         while True:
             rows = await self._store.catalog(
-                contains=contains, after=cursor, limit=batch
+                contains=contains, after=cursor, limit=batch, visibility=only
             )
             shown.extend(self._visible(viewer, rows, grants))
             if len(shown) > limit:
@@ -162,33 +173,36 @@ class CatalogService:
 
     async def organizations(self, viewer: Principal) -> list[str]:
         """The organizations (first name components) holding a repository the
-        viewer may pull: one grouped query; an organization with no public
-        repository is looked into only for a viewer holding grants."""
+        viewer may pull. One grouped query finds those with a public repository;
+        the others are looked into only for a viewer holding grants, reading just
+        the names each grant's glob can match (its literal prefix)."""
         groups = await self._store.organizations()
         shown = {
             org
             for org, visibility in groups
             if viewer.is_admin or self._access.policy_of(org, visibility, None).public
         }
+        remaining = {org for org, _ in groups} - shown
         grants = await self._access.grants(viewer)
-        if grants:
-            for org in sorted({org for org, _ in groups} - shown):
-                if await self._any_visible(viewer, f"{org}/", grants):
+        for prefix in sorted({_literal_prefix(g.repository) for g in grants}):
+            if not remaining:
+                break
+            if "/" in prefix and prefix.partition("/")[0] not in remaining:
+                continue
+            cursor = None
+            while True:
+                rows = await self._store.catalog(
+                    contains="/", prefix=prefix, after=cursor, limit=BATCH
+                )
+                fresh = [r for r in rows if r.name.partition("/")[0] in remaining]
+                for entry in self._visible(viewer, fresh, grants):
+                    org = entry.name.partition("/")[0]
                     shown.add(org)
+                    remaining.discard(org)
+                if len(rows) < BATCH:
+                    break
+                cursor = rows[-1].name
         return sorted(shown)
-
-    async def _any_visible(
-        self, viewer: Principal, prefix: str, grants: list[Grant]
-    ) -> bool:
-        cursor = None
-        while True:
-            rows = await self._store.catalog(contains=prefix, after=cursor, limit=BATCH)
-            mine = [r for r in rows if r.name.startswith(prefix)]
-            if self._visible(viewer, mine, grants):
-                return True
-            if len(rows) < BATCH:
-                return False
-            cursor = rows[-1].name
 
     async def _pull_access(
         self, viewer: Principal, repository: str
