@@ -114,21 +114,22 @@ async def test_sessions(db: Database, store: WebStore) -> None:
     accounts = SqlAccountStore(db)
     await accounts.users.create(UserRecord("paula", "x", False, False, NOW))
     await store.create_session(
-        "h1", user="paula", csrf="c1", now=NOW, expires_at=NOW + 60
+        "h1", user="paula", csrf="c1", credential="k1", now=NOW, expires_at=NOW + 60
     )
     await store.create_session(
-        "h2", user="paula", csrf="c2", now=NOW, expires_at=NOW + 10
+        "h2", user="paula", csrf="c2", credential="k2", now=NOW, expires_at=NOW + 10
     )
     found = await store.session_user("h1", now=NOW + 1)
     assert found is not None
     assert (found.user, found.is_admin, found.csrf) == ("paula", False, "c1")
+    assert (found.credential, found.password_hash) == ("k1", "x")
     assert await store.session_user("nope", now=NOW) is None
     assert await store.session_user("h2", now=NOW + 10) is None  # expired
     assert await store.purge_sessions(now=NOW + 10) == 1
     await store.delete_session("h1")
     assert await store.session_user("h1", now=NOW + 1) is None
     await store.create_session(
-        "h3", user="paula", csrf="c3", now=NOW, expires_at=NOW + 60
+        "h3", user="paula", csrf="c3", credential="k3", now=NOW, expires_at=NOW + 60
     )
     await accounts.users.update("paula", disabled=True)
     assert await store.session_user("h3", now=NOW + 1) is None

@@ -194,6 +194,16 @@ async def test_deleting_the_user_ends_the_session(make_client: MakeClient) -> No
     assert 'href="/signin"' in home.text
 
 
+async def test_a_new_password_ends_the_session(make_client: MakeClient) -> None:
+    client = await _registry(make_client)
+    assert (await _sign_in(client, "paula", PASSWORD)).status_code == 303
+    assert PRIVATE in (await client.get("/")).text
+    await services_of(client).auth.admin.set_password(
+        ROOT, "paula", "a-new-password-456", client="test"
+    )
+    assert PRIVATE not in (await client.get("/")).text
+
+
 async def test_session_cookie_is_secure_over_tls(make_client: MakeClient) -> None:
     client = await _registry(make_client, "https://registry.test")
     signed = await _sign_in(client, "paula", PASSWORD)

@@ -116,12 +116,20 @@ class SqlWebStore:
         return [found[tag] for tag in tags if tag in found]
 
     async def create_session(
-        self, id_hash: str, *, user: str, csrf: str, now: float, expires_at: float
+        self,
+        id_hash: str,
+        *,
+        user: str,
+        csrf: str,
+        credential: str,
+        now: float,
+        expires_at: float,
     ) -> None:
         insert = sa.insert(t.web_sessions).values(
             id_hash=id_hash,
             user_name=user,
             csrf=csrf,
+            credential=credential,
             created_at=now,
             expires_at=expires_at,
         )
@@ -129,7 +137,14 @@ class SqlWebStore:
 
     async def session_user(self, id_hash: str, *, now: float) -> SessionUser | None:
         query = (
-            sa.select(_W.user_name, _U.is_admin, _W.csrf, _W.expires_at)
+            sa.select(
+                _W.user_name,
+                _U.is_admin,
+                _W.csrf,
+                _W.expires_at,
+                _W.credential,
+                _U.password_hash,
+            )
             .select_from(t.web_sessions.join(t.users, _U.name == _W.user_name))
             .where(
                 _W.id_hash == id_hash,
@@ -140,7 +155,7 @@ class SqlWebStore:
         row = await self._db.read(lambda conn: conn.execute(query).first())
         if row is None:
             return None
-        return SessionUser(row[0], bool(row[1]), row[2], row[3])
+        return SessionUser(row[0], bool(row[1]), row[2], row[3], row[4], row[5])
 
     async def delete_session(self, id_hash: str) -> None:
         delete = sa.delete(t.web_sessions).where(_W.id_hash == id_hash)

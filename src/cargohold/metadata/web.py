@@ -40,6 +40,8 @@ class SessionUser:
     is_admin: bool
     csrf: str
     expires_at: float
+    credential: str  # as stored at sign-in
+    password_hash: str  # the user's now
 
 
 class WebStore(Protocol):
@@ -69,7 +71,14 @@ class WebStore(Protocol):
         ...
 
     async def create_session(
-        self, id_hash: str, *, user: str, csrf: str, now: float, expires_at: float
+        self,
+        id_hash: str,
+        *,
+        user: str,
+        csrf: str,
+        credential: str,
+        now: float,
+        expires_at: float,
     ) -> None: ...
 
     async def session_user(self, id_hash: str, *, now: float) -> SessionUser | None:

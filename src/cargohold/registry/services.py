@@ -359,7 +359,9 @@ class Services:
                 advisories=advisories,
                 history=tag_history,
             ),
-            web_sessions=WebSessions(web_store, auth.authenticator, clock=clock),
+            web_sessions=WebSessions(
+                web_store, auth.authenticator, accounts.users, clock=clock
+            ),
             make_signing_keys=(make_signing_keys if signing_settings.enabled else None),
             close_signing_keys=close_signing_keys,
             instruments=instruments,

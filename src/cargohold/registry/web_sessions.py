@@ -4,7 +4,8 @@ The password is checked by the ``Authenticator`` (the same argon2id hashes, the 
 login throttle and audit trail as ``/token``); only users sign in here (a pull token or
 a CI identity's token is for clients). A session is a random id in a cookie; the
 database keeps only its SHA-256, with the user and the session's form (CSRF) token, so
-signing out or disabling the user ends it in every process at once.
+signing out, a new password, or disabling or deleting the user ends it in every
+process at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cargohold.auth.policy import Principal
 from cargohold.oci.errors import Unauthorized
 
 if TYPE_CHECKING:
+    from cargohold.metadata.accounts import UserIndex
     from cargohold.metadata.web import WebStore
     from cargohold.registry.accounts import Authenticator
 
@@ -30,6 +32,11 @@ _MAX_COOKIE = 200  # characters: anything longer is not one of ours
 
 def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def credential_of(password_hash: str) -> str:
+    """What a session remembers of the password it was opened with."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()
 
 
 def same_secret(given: str, expected: str) -> bool:
@@ -55,11 +62,13 @@ class WebSessions:
         self,
         store: WebStore,
         authenticator: Authenticator,
+        users: UserIndex,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._authenticator = authenticator
+        self._users = users
         self._clock = clock
 
     async def sign_in(self, username: str, password: str, *, client: str) -> NewSession:
@@ -71,7 +80,12 @@ class WebSessions:
             TooManyRequests: too many failed logins (the registry's throttle).
         """
         principal = await self._authenticator.login(username, password, client=client)
-        if principal.kind != "user":
+        user = (
+            await self._users.get(principal.subject.removeprefix("user:"))
+            if principal.kind == "user"
+            else None
+        )
+        if user is None:
             raise Unauthorized("invalid username or password")
         now = self._clock()
         session_id = secrets.token_urlsafe(32)
@@ -79,8 +93,9 @@ class WebSessions:
         await self._store.purge_sessions(now=now)
         await self._store.create_session(
             _hash(session_id),
-            user=principal.subject.removeprefix("user:"),
+            user=user.name,
             csrf=secrets.token_urlsafe(32),
+            credential=credential_of(user.password_hash),
             now=now,
             expires_at=expires,
         )
@@ -92,7 +107,10 @@ class WebSessions:
         if not session_id or len(session_id) > _MAX_COOKIE:
             return None
         found = await self._store.session_user(_hash(session_id), now=self._clock())
-        if found is None:
+        # A password changed since sign-in ends the session.
+        if found is None or not same_secret(
+            found.credential, credential_of(found.password_hash)
+        ):
             return None
         principal = Principal("user", f"user:{found.user}", is_admin=found.is_admin)
         return SignedIn(principal, found.user, found.csrf)

@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("id_hash", sa.String(64), primary_key=True),
         sa.Column("user_name", sa.String(64), nullable=False),
         sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("credential", sa.String(64), nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("expires_at", sa.Float, nullable=False),
     )
