@@ -184,6 +184,18 @@ async def test_wrong_password_and_forged_forms_are_refused(
     assert (await _sign_in(client, "ci", created.secret)).status_code == 401
 
 
+async def test_sign_in_is_throttled_like_token_logins(make_client: MakeClient) -> None:
+    client = await _registry(make_client)
+    answers = [
+        (await _sign_in(client, "paula", f"guess-{n}")).status_code for n in range(6)
+    ]
+    assert answers == [401] * 5 + [429]
+    throttled = await _sign_in(client, "paula", PASSWORD)
+    assert throttled.status_code == 429
+    assert "Too many failed sign-ins" in throttled.text
+    assert "cargohold_session" not in client.cookies
+
+
 async def test_deleting_the_user_ends_the_session(make_client: MakeClient) -> None:
     client = await _registry(make_client)
     assert (await _sign_in(client, "paula", PASSWORD)).status_code == 303
