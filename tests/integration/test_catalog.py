@@ -176,6 +176,7 @@ async def test_wrong_password_and_forged_forms_are_refused(
     )
     assert other_site.status_code == 403
     assert "cargohold_session" not in client.cookies
+    assert (await _sign_in(client, "pa\x00ula", PASSWORD)).status_code == 401
     # A pull token is for clients, not for signing in.
     admin = services_of(client).auth.admin
     created = await admin.create_pull_token(
@@ -262,3 +263,10 @@ async def test_paging_and_bad_input(make_client: MakeClient) -> None:
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert oversized.status_code == 403
+    for body in (b"a=1&" * 20, b"\xff\xfe=1", b"csrf=%ff&username=%00"):
+        odd = await client.post(
+            "/signin",
+            content=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert odd.status_code == 403, body

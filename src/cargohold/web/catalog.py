@@ -205,10 +205,10 @@ async def _form(request: Request) -> dict[str, str]:
         if len(body) > _MAX_FORM:
             return {}
     try:
-        text = body.decode()
-    except UnicodeDecodeError:
+        fields = parse_qs(body.decode(), max_num_fields=10)
+    except ValueError:  # not UTF-8, or too many fields
         return {}
-    return {k: v[0] for k, v in parse_qs(text, max_num_fields=10).items()}
+    return {k: v[0] for k, v in fields.items()}
 
 
 async def signin(request: Request) -> Response:
@@ -225,10 +225,12 @@ async def signin(request: Request) -> Response:
             error="The form expired or came from another site. Please try again.",
             status=403,
         )
-    username = form.get("username", "")[:64]
+    # No database takes a NUL: such credentials are nobody's (the same answer).
+    username = form.get("username", "")[:64].replace("\x00", "\ufffd")
+    password = form.get("password", "").replace("\x00", "\ufffd")
     try:
         new = await services(request).web_sessions.sign_in(
-            username, form.get("password", ""), client=client(request)
+            username, password, client=client(request)
         )
     except TooManyRequests:
         return _signin_form(
