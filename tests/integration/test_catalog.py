@@ -4,6 +4,7 @@ for someone who may not pull from it."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -222,6 +223,46 @@ async def test_session_cookie_is_secure_over_tls(make_client: MakeClient) -> Non
     signed = await _sign_in(client, "paula", PASSWORD)
     assert signed.status_code == 303
     assert "Secure" in signed.headers["set-cookie"]
+
+
+async def test_an_index_shows_its_platforms(make_client: MakeClient) -> None:
+    client = await _registry(make_client)
+    repo = "acme/multi"
+    client.headers.update(await as_user(client, repo, "pull,push", auth=ADMIN))
+    children = []
+    for arch in ("amd64", "arm64"):
+        digest, manifest = await push_image(client, repo, f"only-{arch}", seed=arch)
+        children.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest,
+                "size": len(manifest),
+                "platform": {"os": "linux", "architecture": arch},
+            }
+        )
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": children,
+        }
+    ).encode()
+    put = await client.put(
+        f"/v2/{repo}/manifests/latest",
+        content=index,
+        headers={"Content-Type": "application/vnd.oci.image.index.v1+json"},
+    )
+    assert put.status_code == 201, put.text
+    del client.headers["Authorization"]
+    assert (await _sign_in(client, "paula", PASSWORD)).status_code == 303
+    page = await client.get(f"/r/{repo}", params={"tag": "latest"})
+    assert "linux/amd64, linux/arm64" in page.text
+    assert put.headers["Docker-Content-Digest"] in page.text  # pinned pull commands
+    image = await client.get(f"/r/{repo}@{put.headers['Docker-Content-Digest']}")
+    assert image.status_code == 200
+    for child in children:
+        assert f'href="/r/{repo}@{child["digest"]}"' in image.text
+    assert "linux/arm64" in image.text
 
 
 async def test_paging_and_bad_input(make_client: MakeClient) -> None:

@@ -98,7 +98,8 @@ def _literal_prefix(glob: str) -> str:
     return glob
 
 
-def _platform(value: Any) -> str:
+def platform_text(value: Any) -> str:
+    """``os/architecture[/variant]`` of an OCI platform object."""
     if not isinstance(value, dict):
         return "?"
     parts = [
@@ -282,10 +283,12 @@ class CatalogService:
         description = await self._packages.description(row.digest)
         facts = description.facts if description is not None else {}
         if manifest.is_index:
-            platforms = [_platform(d.platform or {}) for d in manifest.manifests]
+            platforms = [platform_text(d.platform or {}) for d in manifest.manifests]
             size = None
         else:
-            platforms = [_platform(facts["platform"])] if facts.get("platform") else []
+            platforms = (
+                [platform_text(facts["platform"])] if facts.get("platform") else []
+            )
             size = (manifest.config.size if manifest.config else 0) + sum(
                 d.size for d in manifest.layers
             )

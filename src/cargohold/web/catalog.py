@@ -24,6 +24,7 @@ from cargohold.api.management.common import client
 from cargohold.api.state import services, settings
 from cargohold.oci.errors import TooManyRequests, Unauthorized
 from cargohold.registry.admin import InvalidRequest, NotFound
+from cargohold.registry.catalog import platform_text
 from cargohold.registry.osv import SEVERITIES
 from cargohold.registry.web_sessions import SESSION_SECONDS
 from cargohold.web import session
@@ -70,6 +71,7 @@ _ENV = Environment(
 )
 _ENV.filters["size"] = _size
 _ENV.filters["when"] = _when
+_ENV.filters["platform"] = platform_text
 _ENV.globals["severities"] = SEVERITIES
 
 
