@@ -286,6 +286,12 @@ async def test_paging_and_bad_input(make_client: MakeClient) -> None:
     second = await catalog.repositories(ANONYMOUS, after=first.next_after, limit=2)
     assert [r.name for r in second.items] == ["acme/more-2", PUBLIC]
     assert second.next_after is None
+    home = await client.get("/")
+    assert 'href="/?org=acme"' in home.text
+    acme = await client.get("/", params={"org": "acme", "q": "more"})
+    assert [f"acme/more-{n}" in acme.text for n in range(3)] == [True] * 3
+    assert PUBLIC not in acme.text
+    assert (await client.get("/", params={"org": "hiddenco"})).text.count("/r/") == 0
     for path in (
         "/?q=%00%ff",
         "/?after=%00",

@@ -148,11 +148,12 @@ class CatalogService:
         viewer: Principal,
         *,
         query: str | None = None,
+        organization: str | None = None,
         after: str | None = None,
         limit: int = REPOSITORY_PAGE,
     ) -> RepositoryList:
         """A page of the repositories ``viewer`` may pull whose name contains
-        ``query``, in name order after ``after``."""
+        ``query`` (in ``organization``, when given), in name order after ``after``."""
         contains = (query or "").strip().lower()[:MAX_QUERY] or None
         grants = await self._access.grants(viewer)
         # Without grants only public repositories can be pulled: the store skips
@@ -163,7 +164,11 @@ class CatalogService:
         batch = max(limit + 1, BATCH)
         while True:
             rows = await self._store.catalog(
-                contains=contains, after=cursor, limit=batch, visibility=only
+                contains=contains,
+                prefix=f"{organization}/" if organization else None,
+                after=cursor,
+                limit=batch,
+                visibility=only,
             )
             shown.extend(self._visible(viewer, rows, grants))
             if len(shown) > limit:

@@ -106,25 +106,28 @@ async def _not_found(request: Request, viewer: session.Viewer) -> Response:
 async def home(request: Request) -> Response:
     viewer = await session.viewer(request)
     query = _param(request, "q")
+    organization = _param(request, "org")
     catalog = services(request).catalog
     after = _param(request, "after")
-    listing = await catalog.repositories(viewer.principal, query=query, after=after)
+    listing = await catalog.repositories(
+        viewer.principal, query=query, organization=organization, after=after
+    )
     more = None
     if listing.next_after is not None:
-        more = "/?" + urlencode(
-            {k: v for k, v in (("q", query), ("after", listing.next_after)) if v}
-        )
+        kept = (("q", query), ("org", organization), ("after", listing.next_after))
+        more = "/?" + urlencode({k: v for k, v in kept if v})
     return await _page(
         request,
         "home.html",
         viewer,
         query=query or "",
+        organization=organization,
         repositories=listing.items,
         more=more,
         # On the first page of the whole catalog only: a search lists repositories.
         organizations=(
             await catalog.organizations(viewer.principal)
-            if query is None and after is None
+            if query is None and organization is None and after is None
             else []
         ),
     )
