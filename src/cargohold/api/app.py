@@ -41,6 +41,7 @@ from cargohold.metadata.sql_schedules import SqlScheduleStore
 from cargohold.metadata.sql_signatures import SqlSignatureStore
 from cargohold.metadata.sql_status import SqlStatusStore
 from cargohold.metadata.sql_vulns import SqlVulnerabilityStore
+from cargohold.metadata.sql_web import SqlWebStore
 from cargohold.metadata.sql_webhooks import SqlWebhookIndex
 from cargohold.oci.errors import RegistryError
 from cargohold.registry.jobs import PushJobs
@@ -54,6 +55,7 @@ from cargohold.registry.status_checks import HTTP_TIMEOUT, CheckContext, default
 from cargohold.settings import FilesystemStorage, S3Storage, Settings
 from cargohold.storage.base import BlobStore
 from cargohold.storage.filesystem import FilesystemBlobStore
+from cargohold.web.catalog import routes as catalog_routes
 from cargohold.web.network import routes as network_routes
 from cargohold.web.status import routes as status_routes
 
@@ -157,6 +159,7 @@ def open_services(
         close_signing_keys=files.close if files else None,
         vuln_store=SqlVulnerabilityStore(database),
         package_store=SqlPackageStore(database),
+        web_store=SqlWebStore(database),
         sbom_settings=settings.sbom,
         instruments=SqlInstrumentStore(database),
         clock=clock,
@@ -311,6 +314,7 @@ def create_app(
             *wellknown_routes,
             *network_routes,
             *status_routes,
+            *catalog_routes,
             *routes,
         ],
         middleware=[

@@ -586,3 +586,23 @@ status_incident_updates = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_status_updates_incident", "incident_id", "created_at"),
 )
+
+
+# --- web catalog (migration 0009) ---------------------------------------------------
+
+# Signed-in browser sessions: only the SHA-256 of the cookie's random id is kept, so a
+# copy of the database signs nobody in. ``csrf``: the session's form token;
+# ``credential``: the SHA-256 of the user's password hash at sign-in (a new password
+# ends the session).
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("credential", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_web_sessions_user_name", "user_name"),
+    sa.Index("ix_web_sessions_expires_at", "expires_at"),
+)

@@ -8,11 +8,13 @@ decided by ``registry.limits``, in the services that touch the content.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import time
 from collections.abc import Callable, Iterable
 
 from cargohold.auth import policy
-from cargohold.auth.policy import Grant, Principal, RepositoryPolicy
+from cargohold.auth.policy import ROLE_ACTIONS, Grant, Principal, RepositoryPolicy
 from cargohold.auth.scopes import (
     CATALOG,
     REGISTRY,
@@ -46,13 +48,53 @@ class AccessService:
 
     async def repository_policy(self, name: str) -> RepositoryPolicy:
         record = await self._accounts.repository_settings.get(name)
-        visibility = record.visibility if record else self._settings.default_visibility
+        return self.policy_of(
+            name,
+            record.visibility if record else None,
+            record.starter_tags if record else None,
+        )
+
+    def policy_of(
+        self, name: str, visibility: str | None, starter_tags: tuple[str, ...] | None
+    ) -> RepositoryPolicy:
+        """A repository's policy from its stored settings (None: the defaults)."""
+        visibility = visibility or self._settings.default_visibility
         starter = (
-            record.starter_tags
-            if record and record.starter_tags is not None
-            else self._settings.starter_tags
+            starter_tags if starter_tags is not None else self._settings.starter_tags
         )
         return RepositoryPolicy(name, visibility == "public", starter)
+
+    def public_visibilities(self) -> tuple[str | None, ...]:
+        """The stored visibilities of public repositories (None: no settings row,
+        public when the default is): all that a viewer without grants may list."""
+        if self._settings.default_visibility == "public":
+            return ("public", None)
+        return ("public",)
+
+    def pullable_policies(
+        self,
+        principal: Principal,
+        grants: list[Grant],
+        policies: Iterable[RepositoryPolicy],
+    ) -> list[RepositoryPolicy]:
+        """Those of ``policies`` ``principal`` (holding ``grants``, from ``grants()``)
+        may pull from: catalog filtering of many repositories without a query each."""
+        if principal.is_admin:
+            return list(policies)
+        # ``policy.decide`` for PULL, compiled once for many repositories: every role
+        # pulls, so a repository is pullable when it is public (its starter tags) or
+        # a grant's glob covers its name.
+        globs = [
+            g.repository for g in grants if policy.PULL in ROLE_ACTIONS.get(g.role, ())
+        ]
+        covered = (
+            re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs)).match
+            if globs
+            else None
+        )
+        return [
+            p for p in policies if p.public or (covered is not None and covered(p.name))
+        ]
 
     async def grants(self, principal: Principal) -> list[Grant]:
         if principal.anonymous:

@@ -54,6 +54,12 @@ def _trusted(address: Address, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
+def trusted_peer(peer: str, trusted: tuple[Network, ...]) -> bool:
+    """Whether the TCP peer ``peer`` is one of the ``trusted`` proxies."""
+    address = _address(peer)
+    return address is not None and _trusted(address, trusted)
+
+
 def client_address(
     peer: str, forwarded_for: str | None, trusted: tuple[Network, ...]
 ) -> str:

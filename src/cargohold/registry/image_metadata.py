@@ -42,7 +42,7 @@ _IMAGE_CONFIGS = frozenset(
 )
 
 
-def _kind(manifest: Manifest) -> str:
+def manifest_kind(manifest: Manifest) -> str:
     """``index``; ``image`` (a runnable image's config); else ``artifact`` (a
     signature, an SBOM, a Helm chart: a referrer or another config type)."""
     if manifest.is_index:
@@ -114,7 +114,7 @@ class ImageMetadataService:
             raise refused from None
         digest = str(stored.digest)
         manifest = parse_manifest(stored.content, stored.media_type)
-        kind = _kind(manifest)
+        kind = manifest_kind(manifest)
         children = [
             {
                 "digest": str(d.digest),

@@ -28,6 +28,7 @@ from cargohold.metadata.pulls import PullStore
 from cargohold.metadata.signatures import SignatureStore
 from cargohold.metadata.store import MetadataStore
 from cargohold.metadata.vulns import VulnerabilityStore
+from cargohold.metadata.web import WebStore
 from cargohold.metadata.webhooks import WebhookIndex
 from cargohold.registry.access import AccessService
 from cargohold.registry.accounts import Authenticator
@@ -37,6 +38,7 @@ from cargohold.registry.attach import Attacher, AttachmentReader
 from cargohold.registry.attestations import AttestationService
 from cargohold.registry.audit import AuditTrail
 from cargohold.registry.blobs import BlobService
+from cargohold.registry.catalog import CatalogService
 from cargohold.registry.email import EmailSender
 from cargohold.registry.image_metadata import ImageMetadataService
 from cargohold.registry.jobs import PushJobs
@@ -58,6 +60,7 @@ from cargohold.registry.tag_history import TagHistoryService
 from cargohold.registry.uploads import UploadService
 from cargohold.registry.verify import VerifyService
 from cargohold.registry.vulns import VulnerabilityService
+from cargohold.registry.web_sessions import WebSessions
 from cargohold.registry.webhook_delivery import WebhookDispatcher, WebhookSender
 from cargohold.registry.webhooks import WebhookService
 from cargohold.settings import (
@@ -165,6 +168,9 @@ class Services:
     verifier: VerifyService
     # Leases for periodic jobs that must run once across processes and replicas.
     scheduler: Scheduler
+    # The web catalog's reads and its sign-in sessions.
+    catalog: CatalogService
+    web_sessions: WebSessions
     # Makes the signing keys when signing is enabled and none exist (blocking).
     make_signing_keys: Callable[[], object] | None = None
     # Releases what the key store holds open (a gpg-agent); blocking.
@@ -205,6 +211,7 @@ class Services:
         close_signing_keys: Callable[[], object] | None = None,
         vuln_store: VulnerabilityStore,
         package_store: PackageStore,
+        web_store: WebStore,
         sbom_settings: SbomSettings = SbomSettings(),  # noqa: B008 - frozen
         instruments: InstrumentStore | None = None,
         clock: Callable[[], float] = time.time,
@@ -314,6 +321,7 @@ class Services:
         if signing_settings.enabled:
             outbox.register(SIGN, signing.sign_job)
             outbox.register(ATTEST, attestations.handle)
+        tag_history = TagHistoryService(advisory_store, auth.access)
         return cls(
             meta=meta,
             store=store,
@@ -335,7 +343,7 @@ class Services:
             dispatcher=dispatcher,
             webhook_sender=sender,
             advisories=advisories,
-            tag_history=TagHistoryService(advisory_store, auth.access),
+            tag_history=tag_history,
             pulls=pulls,
             outbox=outbox,
             notices=NoticeService(notice_store, clock=clock),
@@ -348,6 +356,19 @@ class Services:
             attestations=attestations,
             verifier=verifier,
             scheduler=scheduler,
+            catalog=CatalogService(
+                web_store,
+                auth.access,
+                manifests=manifests,
+                packages=package_store,
+                vulnerabilities=vuln_store,
+                verifier=verifier,
+                advisories=advisories,
+                history=tag_history,
+            ),
+            web_sessions=WebSessions(
+                web_store, auth.authenticator, accounts.users, clock=clock
+            ),
             make_signing_keys=(make_signing_keys if signing_settings.enabled else None),
             close_signing_keys=close_signing_keys,
             instruments=instruments,

@@ -1,12 +1,9 @@
-"""``GET /network`` (HTML), ``GET /network.json`` and the stylesheet they use.
+"""``GET /network`` (HTML) and ``GET /network.json``.
 
 Public: the page says how to reach the registry and names no repository.
 """
 
 from __future__ import annotations
-
-from functools import cache
-from importlib.resources import files
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
@@ -26,11 +23,6 @@ _ENV = Environment(
 _CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'"
 
 
-@cache
-def _stylesheet() -> bytes:
-    return (files("cargohold.web") / "static" / "cargohold.css").read_bytes()
-
-
 async def network_page(request: Request) -> Response:
     page = _ENV.get_template("network.html").render(req=requirements(settings(request)))
     return HTMLResponse(page, headers={"Content-Security-Policy": _CSP})
@@ -40,16 +32,7 @@ async def network_json(request: Request) -> Response:
     return JSONResponse(requirements(settings(request)).to_json())
 
 
-async def stylesheet(_request: Request) -> Response:
-    return Response(
-        _stylesheet(),
-        media_type="text/css",
-        headers={"Cache-Control": "public, max-age=3600"},
-    )
-
-
 routes = [
     Route("/network", network_page, methods=["GET"], name="network_page"),
     Route("/network.json", network_json, methods=["GET"], name="network_json"),
-    Route("/static/cargohold.css", stylesheet, methods=["GET"], name="stylesheet"),
 ]
