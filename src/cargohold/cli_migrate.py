@@ -228,27 +228,32 @@ async def _copy_blobs(
 
     source = build_store(settings)
     destination = build_store(target)
+    # Client-backed stores (S3) hold connections until closed.
     try:
-        await destination.check()
-    except Exception as exc:  # noqa: BLE001 - any backend's error, shown as it is
-        click.echo(
-            f"Error: the destination store ({describe_store(target)}) cannot be "
-            f"written: {type(exc).__name__}: {exc}. Check its settings in the "
-            "destination configuration, its credentials and that it is reachable.",
-            err=True,
+        try:
+            await destination.check()
+        except Exception as exc:  # noqa: BLE001 - any backend's error, shown as it is
+            click.echo(
+                f"Error: the destination store ({describe_store(target)}) cannot be "
+                f"written: {type(exc).__name__}: {exc}. Check its settings in the "
+                "destination configuration, its credentials and that it is reachable.",
+                err=True,
+            )
+            sys.exit(EXIT_UNAVAILABLE)
+        digests = _referenced(settings) if referenced_only else source_digests(source)
+        transfer = StorageTransfer(
+            source,
+            destination,
+            journal,
+            concurrency=concurrency,
+            recheck=recheck,
+            # Listed by the store itself, then gone: gc ran on a live source.
+            missing_ok=not referenced_only,
         )
-        sys.exit(EXIT_UNAVAILABLE)
-    digests = _referenced(settings) if referenced_only else source_digests(source)
-    transfer = StorageTransfer(
-        source,
-        destination,
-        journal,
-        concurrency=concurrency,
-        recheck=recheck,
-        # Listed by the store itself, then gone: gc ran on a live source.
-        missing_ok=not referenced_only,
-    )
-    return await transfer.run(digests)
+        return await transfer.run(digests)
+    finally:
+        await source.close()
+        await destination.close()
 
 
 def _require_database(url: str) -> None:

@@ -11,6 +11,7 @@ embedded default, a filesystem store under a data directory.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -31,6 +32,7 @@ from cargohold.cli import main
 from cargohold.oci.digest import Digest
 from tests.integration.helpers import digest_of, push_image
 from tests.integration.serverproc import clean_environ
+from tests.s3server import create_bucket, storage_settings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -51,12 +53,22 @@ def filesystem_destination(_request: pytest.FixtureRequest, directory: Path) -> 
     return config
 
 
+def s3_destination(request: pytest.FixtureRequest, directory: Path) -> Path:
+    endpoint: str = request.getfixturevalue("s3_endpoint")
+    table = storage_settings(endpoint, create_bucket(endpoint))
+    lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
+    config = directory / "destination.toml"
+    config.write_text(f'data_dir = "{directory / "destination"}"\n\n[storage]\n{lines}')
+    return config
+
+
 # backend -> factory: (the test's request, a fresh directory) -> a configuration file
 # whose [storage] section names an empty store of that backend.
 T = TypeVar("T")
 
 DESTINATIONS: dict[str, Callable[[pytest.FixtureRequest, Path], Path]] = {
     "filesystem": filesystem_destination,
+    "s3": s3_destination,
 }
 
 
@@ -95,7 +107,11 @@ def on_store(where: Path, action: Callable[[BlobStore], Awaitable[T]]) -> T:
     store, such as S3's, belongs to the loop that made it)."""
 
     async def run() -> T:
-        return await action(store_of(where))
+        store = store_of(where)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
 
     return asyncio.run(run())
 
