@@ -44,8 +44,10 @@ DESKTOP = {"width": 1280, "height": 900}
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Per module, not per session: Playwright's sync API marks its event loop as
+    # running in this thread while it is open, so async tests after it could not run.
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} missing: run scripts/setup.sh (installs chromium)")
     with sync_playwright() as playwright:
