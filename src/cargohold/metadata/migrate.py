@@ -40,6 +40,14 @@ def upgrade(db: Database, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def downgrade(db: Database, revision: str) -> None:
+    """Take the schema back to ``revision`` (``base``: no cargohold tables)."""
+    with db.writer.begin() as connection:
+        config = _config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
 def heads() -> frozenset[str]:
     """The revisions this version of cargohold migrates a database to."""
     return frozenset(ScriptDirectory.from_config(_config()).get_heads())

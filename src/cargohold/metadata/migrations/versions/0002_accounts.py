@@ -131,4 +131,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in reversed(_TABLES):
-        op.drop_table(table)
+        op.drop_table(table)  # with its triggers
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")
