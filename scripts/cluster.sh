@@ -176,9 +176,12 @@ EOF
     *) die "CLUSTER_STORAGE must be s3 or filesystem, not $storage_kind" ;;
   esac
 
-  local url="http://127.0.0.1:$lb" password
-  password="$("$python" -c 'import secrets; print(secrets.token_urlsafe(18))')"
-  export CARGOHOLD_ADMIN_USER=admin CARGOHOLD_ADMIN_PASSWORD="$password"
+  local url="http://127.0.0.1:$lb" password admin
+  # The administrator: CARGOHOLD_ADMIN_USER/PASSWORD when given, else admin and a new
+  # random password.
+  admin="${CARGOHOLD_ADMIN_USER:-admin}"
+  password="${CARGOHOLD_ADMIN_PASSWORD:-$("$python" -c 'import secrets; print(secrets.token_urlsafe(18))')}"
+  export CARGOHOLD_ADMIN_USER="$admin" CARGOHOLD_ADMIN_PASSWORD="$password"
   # Both replicas sign (when signing is on) with the same keys, and name the cluster's
   # address in emails and /network; nginx on loopback is the only trusted proxy.
   export CARGOHOLD_SIGNING_KEY_DIR="$state/shared/signing"
@@ -211,7 +214,7 @@ EOF
   started=1
   cat >"$state/cluster.env" <<EOF
 URL=$url
-ADMIN_USER=admin
+ADMIN_USER=$admin
 ADMIN_PASSWORD=$password
 REPLICA_1=http://127.0.0.1:$r1
 REPLICA_2=http://127.0.0.1:$r2

@@ -27,7 +27,7 @@ import httpx
 from tests.watch5xx import server_log_errors
 
 TARGET_ENV = "CARGOHOLD_INTEROP_TARGET"
-TARGETS = ("cargohold", "reference")
+TARGETS = ("cargohold", "reference", "cluster")
 START_TIMEOUT = float(os.environ.get("CARGOHOLD_INTEROP_START_TIMEOUT", "60"))
 
 
@@ -38,7 +38,8 @@ def free_port() -> int:
 
 
 def selected_target() -> str:
-    """``cargohold`` unless a developer asks for the reference registry (not on CI)."""
+    """``cargohold`` unless a developer asks for the reference registry or for a
+    ``scripts/cluster.sh`` cluster (two replicas behind nginx; not on CI)."""
     target = os.environ.get(TARGET_ENV, "cargohold")
     if target not in TARGETS:
         msg = f"{TARGET_ENV}={target!r}: expected one of {', '.join(TARGETS)}"
@@ -177,24 +178,41 @@ class RegistryServer:
             return False
 
     @property
+    def log_paths(self) -> list[Path]:
+        if self.target == "cluster":
+            logs = self.workdir / "cluster" / "logs"
+            return [logs / "replica-1.log", logs / "replica-2.log"]
+        return [self.workdir / "server.log"]
+
+    @property
     def log_path(self) -> Path:
-        return self.workdir / "server.log"
+        return self.log_paths[0]
 
-    def log_size(self) -> int:
-        try:
-            return self.log_path.stat().st_size
-        except FileNotFoundError:
-            return 0
+    def log_size(self) -> list[int]:
+        """Where each log ends now: pass it to ``errors_since`` after the test."""
+        sizes = []
+        for path in self.log_paths:
+            try:
+                sizes.append(path.stat().st_size)
+            except FileNotFoundError:
+                sizes.append(0)
+        return sizes
 
-    def errors_since(self, offset: int) -> list[str]:
-        """Unhandled errors and 5xx answers cargohold logged after byte ``offset``."""
-        if self.target != "cargohold":
+    def errors_since(self, offsets: list[int]) -> list[str]:
+        """Unhandled errors and 5xx answers cargohold logged after ``offsets``."""
+        if self.target == "reference":
             return []  # another registry's log has another shape
-        with self.log_path.open("rb") as log:
-            log.seek(offset)
-            return server_log_errors(log.read().decode(errors="replace"))
+        errors = []
+        for path, offset in zip(self.log_paths, offsets, strict=True):
+            with path.open("rb") as log:
+                log.seek(offset)
+                errors += server_log_errors(log.read().decode(errors="replace"))
+        return errors
 
     def start(self) -> None:
+        if self.target == "cluster":
+            self._cluster("up")
+            return
         # The access log on: ``errors_since`` reads it for 5xx answers.
         access = {"CARGOHOLD_LOG_ACCESS": "true"} if self.target == "cargohold" else {}
         self.process = Process(
@@ -206,8 +224,37 @@ class RegistryServer:
         wait_until(self.process, self._answers, f"{self.target} registry")
 
     def stop(self) -> None:
+        if self.target == "cluster":
+            self._cluster("down")
         if self.process is not None:
             self.process.stop()
+
+    def _cluster(self, command: str) -> None:
+        """``scripts/cluster.sh up|down`` with this server's settings on both replicas;
+        ``port`` becomes the load balancer's."""
+        root = Path(__file__).resolve().parents[2]
+        env = (
+            _clean_environ()
+            | self.settings
+            | {
+                "CARGOHOLD_LOG_ACCESS": "true",
+                "CLUSTER_DIR": str(self.workdir / "cluster"),
+                "CLUSTER_PYTHON": sys.executable,
+                "PYTHONPATH": os.pathsep.join(
+                    [str(root / "src"), str(root), os.environ.get("PYTHONPATH", "")]
+                ),
+            }
+        )
+        done = subprocess.run(
+            [str(root / "scripts" / "cluster.sh"), command],
+            env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            msg = f"cluster.sh {command} failed:\n{done.stderr}{done.stdout}"
+            raise RuntimeError(msg)
+        for line in done.stdout.splitlines():
+            if line.startswith("URL="):
+                self.port = int(line.rsplit(":", 1)[1])
 
 
 @dataclass
