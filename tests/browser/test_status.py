@@ -62,7 +62,7 @@ def test_status_page_shows_a_recorded_incident_at_phone_width(
     assert response.status == 200
     page = phone.page
     assert page.locator("#overall").inner_text() == "Partial System Outage"
-    incident = page.locator(f"article#{incident_id}")
+    incident = page.locator(f'article[id="{incident_id}"]')
     assert incident.locator("h2").inner_text() == "Blob downloads are slow"
     assert "we are on it" in incident.inner_text()
     assert incident.is_visible()
@@ -88,7 +88,7 @@ def test_status_page_shows_a_recorded_incident_at_phone_width(
 
     desktop = pages.open(server.url, viewport=DESKTOP)
     desktop.page.goto("/status")
-    assert desktop.page.locator(f"article#{incident_id}").is_visible()
+    assert desktop.page.locator(f'article[id="{incident_id}"]').is_visible()
     assert desktop.shoot("status-desktop").stat().st_size > 0
     # Every resource the page uses loads (the browser's own favicon probe aside:
     # the layout names no icon).
