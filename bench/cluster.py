@@ -1,7 +1,7 @@
 """One replica vs two behind nginx, and PostgreSQL vs SQLite, as ratios (~60 s).
 
-Starts ``scripts/cluster.sh`` (PostgreSQL, two replicas, nginx; filesystem storage
-unless ``CLUSTER_STORAGE`` says otherwise) and, beside it, one ``cargohold serve`` on
+Starts ``scripts/cluster.sh`` (PostgreSQL, two replicas, nginx; moto S3 storage
+unless ``CLUSTER_STORAGE=filesystem``) and, beside it, one ``cargohold serve`` on
 SQLite with the same settings. Token auth everywhere (the clients' bearer token in
 every request). Each pair is measured in alternating order for ``--rounds`` rounds;
 the medians and their ratio are printed as markdown rows for docs/performance.md.
